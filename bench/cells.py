@@ -1,0 +1,50 @@
+"""One cell of the sweep: encode, decode, check, measure. Runs in the main process or a worker."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from bench import registry
+from bench.quality import ms_ssim, psnr
+
+_codecs: dict[tuple[str, str], object] = {}
+
+
+def codec_instance(name: str, device: str = "cpu"):
+    """One instance per process and device: learned codecs load their weights once."""
+    key = (name, device)
+    if key not in _codecs:
+        _codecs[key] = registry.get("codec", name)(device=device)
+    return _codecs[key]
+
+
+def measure_cell(codec_name: str, quality: float, image: np.ndarray, bit_depth: int, device: str = "cpu") -> tuple[dict, bytes, np.ndarray | None]:
+    """Return (row, bitstream, decoded image); a raising codec gives a failed row, never an exception."""
+    h, w = image.shape[:2]
+    row: dict = {"bytes": math.nan, "bpp": math.nan, "psnr": math.nan, "ms_ssim": math.nan,
+                 "encode_s": math.nan, "decode_s": math.nan, "status": "ok", "error": ""}
+    stream, decoded = b"", None
+    try:
+        codec = codec_instance(codec_name, device)
+        t0 = time.perf_counter()
+        stream = codec.encode(image, quality, bit_depth)
+        t1 = time.perf_counter()
+        decoded = codec.decode(stream)
+        t2 = time.perf_counter()
+        if decoded.shape != image.shape or decoded.dtype != image.dtype:
+            raise ValueError(f"decoded {decoded.shape} {decoded.dtype}, expected {image.shape} {image.dtype}")
+        row.update(
+            bytes=len(stream), bpp=8 * len(stream) / (h * w), encode_s=t1 - t0, decode_s=t2 - t1,
+            psnr=psnr(image, decoded, bit_depth), ms_ssim=ms_ssim(image, decoded, bit_depth),
+        )
+    except Exception as exc:  # recorded, and the sweep goes on
+        row.update(status="failed", error=f"{type(exc).__name__}: {exc}".splitlines()[0][:500])
+        stream, decoded = b"", None
+    return row, stream, decoded
+
+
+def decode_cached(codec_name: str, stream: bytes, device: str = "cpu") -> np.ndarray:
+    return codec_instance(codec_name, device).decode(stream)

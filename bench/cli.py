@@ -1,0 +1,218 @@
+"""The `bench` command line: parses options and calls functions the tests call too."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from bench.errors import BenchError
+
+app = typer.Typer(help="mvmic-bench: how many bits can a medical image lose before the task model notices?",
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+datasets_app = typer.Typer(help="List registered datasets, or inspect one with `bench datasets show NAME`.",
+                           invoke_without_command=True)
+app.add_typer(datasets_app, name="datasets")
+out = Console()
+err = Console(stderr=True)
+
+DEFAULT_DATASETS = ("colin27-aal", "phantom")  # the first available one is `bench run`'s default
+
+
+def _split_list(value: str | None, option: str) -> list[str] | None:
+    if value is None:
+        return None
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    if not items:
+        raise BenchError(f"{option}: empty list")
+    return items
+
+
+def _print_json(rows) -> None:
+    sys.stdout.write(json.dumps(rows, indent=2, default=str) + "\n")
+
+
+@app.command("codecs")
+def codecs_cmd(as_json: bool = typer.Option(False, "--json", help="Print a JSON list instead of a table.")) -> None:
+    """List codec plugins: family, backend, bit depths, channels, quality scale, availability."""
+    from bench.listing import codec_rows
+
+    rows = codec_rows()
+    if as_json:
+        return _print_json(rows)
+    table = Table(title="codecs")
+    for col in ("name", "family", "backend", "bit depths", "ch", "quality (defaults)", "available"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        quality = f"{r['quality']}: {r['quality_meaning']}\n{', '.join(f'{q:g}' for q in r['default_qualities'])}" if r["quality"] else "-"
+        if r["lossless"] is not None:
+            quality += f" (lossless {r['lossless']:g})"
+        table.add_row(r["name"], r["family"] or "-", r["backend"] or "-", ",".join(map(str, r["bit_depths"])),
+                      ",".join(map(str, r["channels"])), quality,
+                      "[green]yes[/]" if r["available"] else f"[red]no[/]: {r['reason']}")
+    out.print(table)
+
+
+@datasets_app.callback()
+def datasets_cmd(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print a JSON list instead of a table.")) -> None:
+    """List registered datasets with size, modality, bit depth, tasks, splits and availability."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from bench.listing import dataset_rows
+
+    rows = dataset_rows()
+    if as_json:
+        return _print_json(rows)
+    table = Table(title="datasets")
+    for col in ("name", "images", "modality", "bit depths", "tasks", "splits", "available"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(r["name"], str(r.get("images", "-")), r.get("modality", "-"), ",".join(map(str, r.get("bit_depths", []))),
+                      ",".join(r.get("tasks", [])), " ".join(f"{k}={v}" for k, v in r.get("splits", {}).items()),
+                      "[green]yes[/]" if r["available"] else f"[red]no[/]: {r['reason']}")
+    out.print(table)
+
+
+@datasets_app.command("show")
+def datasets_show_cmd(
+    spec: str = typer.Argument(..., help="Dataset as NAME or NAME:PATH."),
+    sheet: Optional[Path] = typer.Option(None, "--sheet", help="Contact sheet PNG path. Default: results/datasets/<name>-sheet.png."),
+    count: int = typer.Option(12, "--count", help="Samples on the contact sheet."),
+) -> None:
+    """Counts per split and class, and a contact sheet PNG with mask and box overlays."""
+    from bench.datasets.show import describe, print_description, write_contact_sheet
+    from bench.datasets.spec import open_dataset
+
+    dataset = open_dataset(spec)
+    print_description(describe(dataset), out)
+    target = sheet or Path("results") / "datasets" / f"{dataset.name}-sheet.png"
+    write_contact_sheet(dataset, target, count=count)
+    err.print(f"contact sheet -> {target}")
+
+
+def default_dataset() -> str:
+    from bench.listing import dataset_rows
+
+    available = {r["name"] for r in dataset_rows() if r["available"]}
+    return next((d for d in DEFAULT_DATASETS if d in available), "phantom")
+
+
+def _default_tasks(data: str) -> list[str]:
+    """Every task whose labels exist in the dataset and whose trained network is installed."""
+    from bench import registry
+    from bench.datasets.spec import open_dataset
+
+    dataset = open_dataset(data)
+    return [name for name, plugin in registry.plugins("task").items() if plugin.available and plugin.obj.supports(dataset) is None]
+
+
+@app.command("run")
+def run_cmd(
+    codecs: Optional[str] = typer.Option(None, "--codecs", "-c", help="Comma-separated codec names (see `bench codecs`). Default: every available built-in codec."),
+    data: Optional[str] = typer.Option(None, "--data", "-d", help="Dataset as NAME or NAME:PATH (see `bench datasets`). Default: colin27-aal when installed, else phantom."),
+    task: Optional[str] = typer.Option(None, "--task", "-t", help="none, seg, det or seg,det. Default: every task the dataset and the installed task networks support."),
+    split: str = typer.Option("test", "--split", help="Dataset split to evaluate: train, val, test or all."),
+    limit: Optional[int] = typer.Option(None, "--limit", "-n", help="Use only the first N images of the split."),
+    quality: Optional[str] = typer.Option(None, "--quality", "-q", help="Comma-separated quality points in each codec's own scale, for every codec. Default: each codec's defaults."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Results folder. Default: results/runs/<run-id>."),
+    jobs: int = typer.Option(1, "--jobs", "-j", help="Parallel encoder processes."),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA when present), cpu or cuda[:N]; used by task networks and learned codecs."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Recompute every cell instead of reusing finished ones."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Cell cache folder. Default: $BENCH_CACHE_DIR or ~/.cache/mvmic-bench."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Sweep codecs × qualities × images; write results.parquet/csv, summary.csv and manifest.json."""
+    from bench import registry
+    from bench.results import results_frame, summarize, write_run
+    from bench.manifest import build_manifest
+    from bench.runner import RunConfig, execute, plan
+
+    codec_names = _split_list(codecs, "--codecs") or [n for n in registry.available("codec")]
+    data = data or default_dataset()
+    task_names = _split_list(task, "--task")
+    if task_names is None:
+        task_names = _default_tasks(data)
+    elif task_names == ["none"]:
+        task_names = []
+    try:
+        qualities = [float(q) for q in _split_list(quality, "--quality")] if quality else None
+    except ValueError:
+        raise BenchError(f"--quality '{quality}': expected comma-separated numbers")
+    config = RunConfig(codecs=codec_names, data=data, tasks=task_names, split=split, limit=limit, qualities=qualities,
+                       jobs=jobs, device=device, cache_dir=str(cache_dir) if cache_dir else None, use_cache=not no_cache)
+    started = datetime.now(timezone.utc)
+    the_plan = plan(config)
+    run_id = f"{started:%Y%m%d-%H%M%S}-{the_plan.dataset.name}"
+    target = out_dir or Path("results") / "runs" / run_id
+    output = execute(the_plan, show_progress=not quiet)
+    results = results_frame(output.rows)
+    summary = summarize(results, output.task_summaries)
+    write_run(target, results, summary, build_manifest(the_plan, output, started))
+    print_summary(summary)
+    err.print(f"{output.cells_computed} cells computed, {output.cells_cached} from cache, {output.wall_s:.1f} s -> {target}")
+
+
+@app.command("train-task")
+def train_task_cmd(
+    task: str = typer.Argument(..., help="Task to train: seg or det (see `bench run --task`)."),
+    data: Optional[str] = typer.Option(None, "--data", "-d", help="Dataset NAME or NAME:PATH; trains on its train split, selects on val. Default: as `bench run`."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Checkpoint path. Default: $BENCH_WEIGHTS_DIR or ./weights, as <task>-<dataset>.pt (found there by `bench run`)."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Training epochs. Default: the task's own."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Batch size. Default: the task's own."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA when present), cpu or cuda[:N]."),
+) -> None:
+    """Train a task network on a dataset and save checkpoint, manifest and per-epoch log."""
+    import os
+
+    from bench import registry
+    from bench.checkpoints import checkpoint_name
+    from bench.datasets.spec import open_dataset
+    from bench.device import resolve_device
+    from bench.tasks.base import TrainConfig
+
+    task_cls = registry.get("task", task)
+    dataset = open_dataset(data or default_dataset())
+    if epochs is not None and epochs < 1:
+        raise BenchError(f"--epochs must be at least 1, got {epochs}")
+    target = out or Path(os.environ.get("BENCH_WEIGHTS_DIR", "weights")) / checkpoint_name(task, dataset.name)
+    manifest = task_cls.train(dataset, TrainConfig(out=target, epochs=epochs, batch_size=batch_size, seed=seed,
+                                                   device=resolve_device(device)))
+    err.print(f"checkpoint -> {target}")
+    _print_json(manifest.get("metrics", {}))
+
+
+def print_summary(summary) -> None:
+    table = Table(title="summary (means over images)")
+    columns = [c for c in summary.columns if c not in ("n_unsupported",)]
+    for col in columns:
+        table.add_column(col, justify="left" if col == "codec" else "right")
+    for _, row in summary.iterrows():
+        cells = []
+        for col in columns:
+            v = row[col]
+            cells.append("-" if isinstance(v, float) and math.isnan(v) else f"{v:.4g}" if isinstance(v, float) else str(v))
+        table.add_row(*cells)
+    out.print(table)
+
+
+def main() -> None:
+    try:
+        app()
+    except BenchError as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise SystemExit(2)
+    except KeyboardInterrupt:
+        err.print("interrupted: nothing written")
+        raise SystemExit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""What produced a results folder: command, config, versions, git revision, data, machine."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+import subprocess
+import sys
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+PACKAGES = ["mvmic-bench", "numpy", "pillow", "imagecodecs", "av", "imageio-ffmpeg", "torch", "torchvision",
+            "pytorch-msssim", "compressai", "ultralytics", "pandas", "nibabel", "pydicom", "faster-coco-eval"]
+
+
+def package_versions() -> dict[str, str | None]:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def git_revision() -> str | None:
+    """HEAD of the checkout the code runs from, with '+dirty' when it has local changes."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
+        if rev.returncode:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True, timeout=5)
+        return rev.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def machine() -> dict:
+    info = {"platform": platform.platform(), "python": sys.version.split()[0], "cpu_count": os.cpu_count(),
+            "processor": platform.processor() or platform.machine()}
+    try:
+        import torch
+
+        info["cuda"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    except Exception:
+        info["cuda"] = None
+    return info
+
+
+def build_manifest(plan, output, started: datetime) -> dict:
+    return {
+        "command": sys.argv,
+        "config": dataclasses.asdict(plan.config),
+        "started": started.isoformat(),
+        "finished": datetime.now(timezone.utc).isoformat(),
+        "wall_s": round(output.wall_s, 3),
+        "cells_computed": output.cells_computed,
+        "cells_cached": output.cells_cached,
+        "device": plan.device,
+        "dataset": {"spec": plan.config.data, "name": plan.dataset.name, "fingerprint": plan.dataset.fingerprint,
+                    "source": plan.dataset.source, "split": plan.config.split, "n_images": len(plan.samples)},
+        "codecs": {name: {**codec.fingerprint(), "qualities": plan.qualities[name], "scale": codec.scale.as_dict()}
+                   for name, codec in plan.codecs.items()},
+        "tasks": {name: {"model_id": task.model_id()} for name, task in plan.tasks.items()},
+        "packages": package_versions(),
+        "git_revision": git_revision(),
+        "machine": machine(),
+    }

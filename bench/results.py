@@ -1,0 +1,77 @@
+"""Results folders: a tidy per-image table, a per codec × quality summary and a manifest.
+
+Everything is written into a temporary sibling folder and renamed into place at the end,
+so a crash or Ctrl-C never leaves a half-written results folder.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+RESULT_COLUMNS = ["codec", "quality", "image_id", "bytes", "bpp", "psnr", "ms_ssim", "encode_s", "decode_s", "status", "error"]
+SUMMARY_COLUMNS = ["codec", "quality", "bpp", "psnr", "ms_ssim", "n_images", "n_failed"]
+
+
+def results_frame(rows: list[dict]) -> pd.DataFrame:
+    df = pd.DataFrame(rows)
+    rest = [c for c in df.columns if c not in RESULT_COLUMNS]
+    return df[RESULT_COLUMNS + rest]
+
+
+def group_key(codec: str, quality: float) -> tuple[str, float | None]:
+    """(codec, quality) with the reference's NaN quality as None, so it can be a dict key."""
+    return codec, (None if quality is None or math.isnan(quality) else float(quality))
+
+
+def _mean(values: pd.Series) -> float:
+    values = values.dropna()
+    return float(values.mean()) if len(values) else math.nan
+
+
+def summarize(results: pd.DataFrame, task_summaries: dict[tuple[str, float | None], dict]) -> pd.DataFrame:
+    """One row per codec × quality (plus `reference`), in sweep order; task figures joined."""
+    out = []
+    for (codec, quality), group in results.groupby(["codec", "quality"], sort=False, dropna=False):
+        ok = group[group.status == "ok"]
+        row = {"codec": codec, "quality": quality, "bpp": _mean(ok.bpp), "psnr": _mean(ok.psnr),
+               "ms_ssim": _mean(ok.ms_ssim), "n_images": len(ok), "n_failed": int((group.status == "failed").sum()),
+               "n_unsupported": int((group.status == "unsupported").sum())}
+        row.update(task_summaries.get(group_key(codec, quality), {}))
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def write_run(out_dir: Path, results: pd.DataFrame, summary: pd.DataFrame, manifest: dict) -> Path:
+    """Write all files to a temporary sibling, then swap it into `out_dir` in one rename."""
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    try:
+        results.to_parquet(tmp / "results.parquet", index=False)
+        results.to_csv(tmp / "results.csv", index=False)
+        summary.to_csv(tmp / "summary.csv", index=False)
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+        if out_dir.exists():
+            old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+            os.replace(out_dir, old)
+            os.replace(tmp, out_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out_dir
+
+
+def read_run(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    run_dir = Path(run_dir)
+    return (pd.read_parquet(run_dir / "results.parquet"), pd.read_csv(run_dir / "summary.csv"),
+            json.loads((run_dir / "manifest.json").read_text()))

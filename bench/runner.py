@@ -1,0 +1,201 @@
+"""The sweep: codec × quality × image, then each task on every decoded group.
+
+`plan` validates the whole request (names, qualities, data, split, tasks, device) before
+any work, so a mistake costs nothing and writes nothing. `execute` then runs one
+codec × quality group at a time: its cells in parallel (`jobs`), finished cells from the
+cache, and the tasks on the group's decoded images in the main process (where the GPU is).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from functools import partial
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+import multiprocessing
+
+import numpy as np
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from bench import registry
+from bench.cache import Cache, key_of
+from bench.cells import decode_cached, measure_cell
+from bench.datasets.base import Dataset, Sample, image_hash
+from bench.datasets.spec import open_dataset
+from bench.device import resolve_device
+from bench.errors import BenchError, UnsupportedInput
+from bench.results import group_key
+
+REFERENCE = "reference"
+
+
+@dataclass
+class RunConfig:
+    codecs: list[str]
+    data: str
+    tasks: list[str] = field(default_factory=list)
+    split: str = "test"
+    limit: int | None = None
+    qualities: list[float] | None = None  # one list for every codec; None = each codec's defaults
+    jobs: int = 1
+    device: str = "auto"
+    cache_dir: str | None = None
+    use_cache: bool = True
+
+
+@dataclass
+class Plan:
+    config: RunConfig
+    dataset: Dataset
+    samples: list[Sample]
+    codecs: dict[str, object]  # name -> codec instance (main process)
+    qualities: dict[str, list[float]]
+    tasks: dict[str, object]  # name -> task instance with its network loaded
+    device: str
+
+
+def plan(config: RunConfig) -> Plan:
+    if not config.codecs:
+        raise BenchError("--codecs: no codec selected")
+    if config.jobs < 1:
+        raise BenchError(f"-j/--jobs must be at least 1, got {config.jobs}")
+    if config.limit is not None and config.limit < 1:
+        raise BenchError(f"--limit must be at least 1, got {config.limit}")
+    device = resolve_device(config.device)
+    codecs = {name: registry.get("codec", name)(device=device) for name in config.codecs}
+    qualities = {}
+    for name, codec in codecs.items():
+        wanted = config.qualities if config.qualities is not None else list(codec.scale.defaults)
+        qualities[name] = [codec.scale.check(name, q) for q in wanted]
+    dataset = open_dataset(config.data)
+    samples = dataset.split(config.split)[: config.limit]
+    tasks = {}
+    for name in config.tasks:
+        task_cls = registry.get("task", name)
+        why_not = task_cls.supports(dataset)
+        if why_not:
+            raise BenchError(f"task '{name}' cannot run on '{config.data}': {why_not}")
+        tasks[name] = task_cls(dataset, device=device)
+    return Plan(config, dataset, samples, codecs, qualities, tasks, device)
+
+
+def _reference_rows(samples: list[Sample]) -> list[dict]:
+    rows = []
+    for s in samples:
+        bits = s.bit_depth * s.channels
+        rows.append({"bytes": math.ceil(s.image.size * s.bit_depth / 8), "bpp": float(bits), "psnr": math.inf,
+                     "ms_ssim": 1.0, "encode_s": 0.0, "decode_s": 0.0, "status": "ok", "error": ""})
+    return rows
+
+
+@dataclass
+class RunOutput:
+    rows: list[dict]
+    task_summaries: dict[tuple[str, float | None], dict]  # group_key(codec, quality) -> task summary figures
+    cells_computed: int
+    cells_cached: int
+    wall_s: float
+
+
+class _Executor:
+    """Runs cells in-process (jobs=1) or in a spawn pool (safe with torch threads)."""
+
+    def __init__(self, jobs: int) -> None:
+        self.pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) if jobs > 1 else None
+
+    def map(self, calls: list[tuple]) -> list[tuple]:
+        if self.pool is None:
+            return [measure_cell(*c) for c in calls]
+        return list(self.pool.map(_measure_star, calls))
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+
+
+def _measure_star(args: tuple):
+    return measure_cell(*args)
+
+
+def execute(p: Plan, show_progress: bool = True) -> RunOutput:
+    start = time.perf_counter()
+    cache = Cache(p.config.cache_dir, enabled=p.config.use_cache)
+    hashes = [image_hash(s.image, s.bit_depth) for s in p.samples]
+    groups = [(REFERENCE, math.nan)] + [(c, q) for c, qs in p.qualities.items() for q in qs]
+    rows: list[dict] = []
+    task_summaries: dict = {}
+    computed = cached = 0
+    executor = _Executor(p.config.jobs)
+    progress = Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), TimeRemainingColumn(), disable=not show_progress, transient=False)
+    try:
+        with progress:
+            bar = progress.add_task("sweep", total=len(groups) * len(p.samples))
+            for codec_name, quality in groups:
+                progress.update(bar, description=f"{codec_name} {'' if math.isnan(quality) else f'{quality:g}'}")
+                group_rows, decoded, keys, n_new = _run_group(p, cache, executor, codec_name, quality, hashes)
+                computed += n_new
+                cached += len(p.samples) - n_new if codec_name != REFERENCE else 0
+                progress.advance(bar, len(p.samples))
+                for name, task in p.tasks.items():
+                    progress.update(bar, description=f"{codec_name} {'' if math.isnan(quality) else f'{quality:g}'} · {name}")
+                    summary = _run_task(cache, task, name, codec_name, decoded, group_rows, keys, p.samples)
+                    task_summaries.setdefault(group_key(codec_name, quality), {}).update(summary)
+                rows.extend(group_rows)
+    finally:
+        executor.close()
+    return RunOutput(rows, task_summaries, computed, cached, time.perf_counter() - start)
+
+
+def _run_group(p: Plan, cache: Cache, executor: _Executor, codec_name: str, quality: float, hashes: list[str]):
+    """Rows, decoded images and cell keys for one codec × quality group."""
+    samples = p.samples
+    base = [{"codec": codec_name, "quality": quality, "image_id": s.id, "split": s.split, "modality": s.modality,
+             "bit_depth": s.bit_depth, "height": s.image.shape[0], "width": s.image.shape[1], "channels": s.channels}
+            for s in samples]
+    if codec_name == REFERENCE:
+        measured = _reference_rows(samples)
+        return [b | m for b, m in zip(base, measured)], [s.image for s in samples], hashes, 0
+    codec = p.codecs[codec_name]
+    keys = [key_of(codec.fingerprint(), quality, h) for h in hashes]
+    measured: list = [None] * len(samples)
+    decoded: list = [None] * len(samples)
+    todo = []
+    for i, (s, key) in enumerate(zip(samples, keys)):
+        try:
+            codec.check(s.image, quality, s.bit_depth)
+        except UnsupportedInput as exc:
+            measured[i] = {"bytes": math.nan, "bpp": math.nan, "psnr": math.nan, "ms_ssim": math.nan,
+                           "encode_s": math.nan, "decode_s": math.nan, "status": "unsupported", "error": str(exc)}
+            continue
+        hit = cache.get_cell(key)
+        if hit is not None:
+            measured[i] = hit[0]
+            decoded[i] = partial(decode_cached, codec_name, hit[1], p.device)  # decoded only if a task needs it
+        else:
+            todo.append(i)
+    device = p.device if codec.family == "learned" else "cpu"
+    results = executor.map([(codec_name, quality, samples[i].image, samples[i].bit_depth, device) for i in todo])
+    for i, (row, stream, image) in zip(todo, results):
+        measured[i], decoded[i] = row, image
+        if row["status"] == "ok":
+            cache.put_cell(keys[i], row, stream)
+    return [b | m for b, m in zip(base, measured)], decoded, keys, len(todo)
+
+
+def _run_task(cache: Cache, task, name: str, codec_name: str, decoded: list, rows: list[dict], keys: list[str], samples: list[Sample]) -> dict:
+    """Score the group's decoded images; per-image figures go into the rows, the rest is returned."""
+    ok = [i for i, r in enumerate(rows) if r["status"] == "ok"]
+    if not ok:
+        return {}
+    key = key_of("task", name, task.model_id(), [keys[i] for i in ok])
+    scores = cache.get_json(key)
+    if scores is None:
+        images = [decoded[i]() if callable(decoded[i]) else decoded[i] for i in ok]
+        result = task.evaluate(images, [samples[i] for i in ok])
+        scores = {"per_image": result.per_image, "summary": result.summary}
+        cache.put_json(key, scores)
+    for i, figures in zip(ok, scores["per_image"]):
+        rows[i].update(figures)
+    return scores["summary"]

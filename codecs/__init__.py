@@ -1,0 +1,1 @@
+"""Codec plugins, installed as `bench.codecs` (a top-level `codecs` would shadow the stdlib)."""

@@ -1,0 +1,1 @@
+"""Classical anchors: real encoders from imagecodecs, Pillow, PyAV and ffmpeg."""

@@ -1,0 +1,1 @@
+"""Task plugins (segmentation, detection), installed as `bench.tasks`."""

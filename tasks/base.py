@@ -1,0 +1,97 @@
+"""The task contract: a frozen network judged on decoded pixels.
+
+The runner only needs `supports`, the constructor, `model_id` and `evaluate`. Training code
+(the task networks' own, and the task-aware codec's) also uses `predict` and the
+differentiable `loss`, whose gradients must reach the input images.
+Metrics follow the update/compute shape (torchmetrics' `Metric`), so one image, a batch
+or a whole split are scored the same way.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+
+from bench.datasets.base import Dataset, Sample
+
+
+@dataclass
+class TaskScores:
+    per_image: list[dict[str, float]]  # one dict per image, same order as the input
+    summary: dict[str, float]  # dataset-level figures (mean Dice, mIoU, mAP50, ...)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Metric(ABC):
+    """Accumulate with `update`, read once with `compute`, start again with `reset`."""
+
+    @abstractmethod
+    def update(self, predictions: Any, samples: Sequence[Sample]) -> None: ...
+
+    @abstractmethod
+    def compute(self) -> TaskScores: ...
+
+    @abstractmethod
+    def reset(self) -> None: ...
+
+
+@dataclass
+class TrainConfig:
+    """What `bench train-task` passes to a task's `train`; None means the task's own default."""
+
+    out: Path  # checkpoint path (.pt); the manifest (.json) and per-epoch log (.csv) go beside it
+    epochs: int | None = None
+    batch_size: int | None = None
+    image_size: int | None = None
+    seed: int = 0
+    device: str = "cpu"
+    workers: int = 0
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+class Task(ABC):
+    name: ClassVar[str]
+    summary_columns: ClassVar[tuple[str, ...]] = ()  # columns this task adds to summary.csv
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        return None
+
+    @classmethod
+    @abstractmethod
+    def supports(cls, dataset: Dataset) -> str | None:
+        """None if this task can run on `dataset` (labels and a trained network exist), else why not."""
+
+    @abstractmethod
+    def __init__(self, dataset: Dataset, device: str = "cpu", checkpoint: str | None = None) -> None: ...
+
+    @abstractmethod
+    def model_id(self) -> str:
+        """Content hash of the network weights: results cached under another id are not reused."""
+
+    @abstractmethod
+    def predict(self, images: Sequence[np.ndarray], samples: Sequence[Sample]) -> list[Any]:
+        """Network outputs for decoded images; `samples` give bit depth and modality, never labels."""
+
+    @abstractmethod
+    def metric(self) -> Metric: ...
+
+    @abstractmethod
+    def loss(self, images, targets):
+        """Differentiable task loss on a float image batch (N×C×H×W in [0, 1])."""
+
+    @classmethod
+    @abstractmethod
+    def train(cls, dataset: Dataset, config: TrainConfig) -> dict[str, Any]:
+        """Train on the train split, select on val, save checkpoint + manifest + log; return the manifest."""
+
+    def evaluate(self, images: Sequence[np.ndarray], samples: Sequence[Sample], batch_size: int = 16) -> TaskScores:
+        metric = self.metric()
+        for start in range(0, len(images), batch_size):
+            chunk = samples[start : start + batch_size]
+            metric.update(self.predict(images[start : start + batch_size], chunk), chunk)
+        return metric.compute()
