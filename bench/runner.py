@@ -134,9 +134,9 @@ def execute(p: Plan, show_progress: bool = True) -> RunOutput:
             bar = progress.add_task("sweep", total=len(groups) * len(p.samples))
             for codec_name, quality in groups:
                 progress.update(bar, description=f"{codec_name} {'' if math.isnan(quality) else f'{quality:g}'}")
-                group_rows, decoded, keys, n_new = _run_group(p, cache, executor, codec_name, quality, hashes)
+                group_rows, decoded, keys, n_new, n_hit = _run_group(p, cache, executor, codec_name, quality, hashes)
                 computed += n_new
-                cached += len(p.samples) - n_new if codec_name != REFERENCE else 0
+                cached += n_hit
                 progress.advance(bar, len(p.samples))
                 for name, task in p.tasks.items():
                     progress.update(bar, description=f"{codec_name} {'' if math.isnan(quality) else f'{quality:g}'} · {name}")
@@ -156,12 +156,12 @@ def _run_group(p: Plan, cache: Cache, executor: _Executor, codec_name: str, qual
             for s in samples]
     if codec_name == REFERENCE:
         measured = _reference_rows(samples)
-        return [b | m for b, m in zip(base, measured)], [s.image for s in samples], hashes, 0
+        return [b | m for b, m in zip(base, measured)], [s.image for s in samples], hashes, 0, 0
     codec = p.codecs[codec_name]
     keys = [key_of(codec.fingerprint(), quality, h) for h in hashes]
     measured: list = [None] * len(samples)
     decoded: list = [None] * len(samples)
-    todo = []
+    todo, hits = [], 0
     for i, (s, key) in enumerate(zip(samples, keys)):
         try:
             codec.check(s.image, quality, s.bit_depth)
@@ -171,7 +171,7 @@ def _run_group(p: Plan, cache: Cache, executor: _Executor, codec_name: str, qual
             continue
         hit = cache.get_cell(key)
         if hit is not None:
-            measured[i] = hit[0]
+            measured[i], hits = hit[0], hits + 1
             decoded[i] = partial(decode_cached, codec_name, hit[1], p.device)  # decoded only if a task needs it
         else:
             todo.append(i)
@@ -181,7 +181,7 @@ def _run_group(p: Plan, cache: Cache, executor: _Executor, codec_name: str, qual
         measured[i], decoded[i] = row, image
         if row["status"] == "ok":
             cache.put_cell(keys[i], row, stream)
-    return [b | m for b, m in zip(base, measured)], decoded, keys, len(todo)
+    return [b | m for b, m in zip(base, measured)], decoded, keys, len(todo), hits
 
 
 def _run_task(cache: Cache, task, name: str, codec_name: str, decoded: list, rows: list[dict], keys: list[str], samples: list[Sample]) -> dict:

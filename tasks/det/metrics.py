@@ -1,0 +1,99 @@
+"""COCO-style mAP50 and mAP50-95 over a whole split, with faster-coco-eval.
+
+Predictions and ground truth are accumulated image by image (`update`) and scored once
+(`compute`), so a codec × quality group gets one mAP computed exactly like the reference's.
+Per image we only report how many boxes score ≥ 0.25 (`n_det`): mAP is a ranking over the
+split and means nothing for one image.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+from typing import Any, Sequence
+
+import numpy as np
+
+from bench.datasets.base import Sample
+from bench.tasks.base import Metric, TaskScores
+
+N_DET_CONF = 0.25
+
+
+def _xywh(boxes: np.ndarray) -> np.ndarray:
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    return np.stack([boxes[:, 0], boxes[:, 1], boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]], axis=1)
+
+
+def coco_map(gt: list[tuple[tuple[int, int], np.ndarray, np.ndarray]], dt: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+             class_names: Sequence[str]) -> dict[str, Any]:
+    """mAP over images: gt[i] = ((H, W), boxes xyxy, labels), dt[i] = (boxes xyxy, scores, labels).
+
+    Returns map50, map50_95 and per-class AP50 / AP50-95 (NaN for classes without ground truth).
+    """
+    from faster_coco_eval import COCO, COCOeval_faster
+
+    images, annotations, results = [], [], []
+    for i, ((h, w), boxes, labels) in enumerate(gt):
+        images.append({"id": i + 1, "height": int(h), "width": int(w)})
+        for box, label in zip(_xywh(boxes), np.asarray(labels).reshape(-1)):
+            annotations.append({"id": len(annotations) + 1, "image_id": i + 1, "category_id": int(label) + 1,
+                                "bbox": [float(v) for v in box], "area": float(box[2] * box[3]), "iscrowd": 0})
+    for i, (boxes, scores, labels) in enumerate(dt):
+        for box, score, label in zip(_xywh(boxes), np.asarray(scores).reshape(-1), np.asarray(labels).reshape(-1)):
+            results.append({"image_id": i + 1, "category_id": int(label) + 1, "bbox": [float(v) for v in box],
+                            "score": float(score)})
+    nan = {"map50": math.nan, "map50_95": math.nan,
+           "ap50_per_class": {c: math.nan for c in class_names}, "ap50_95_per_class": {c: math.nan for c in class_names}}
+    if not annotations:
+        return nan
+    if not results:
+        present = {a["category_id"] - 1 for a in annotations}
+        zero = {c: (0.0 if k in present else math.nan) for k, c in enumerate(class_names)}
+        return {"map50": 0.0, "map50_95": 0.0, "ap50_per_class": zero, "ap50_95_per_class": dict(zero)}
+    categories = [{"id": k + 1, "name": str(c)} for k, c in enumerate(class_names)]
+    with contextlib.redirect_stdout(io.StringIO()):
+        truth = COCO({"images": images, "annotations": annotations, "categories": categories})
+        found = truth.loadRes(results)
+        evaluator = COCOeval_faster(truth, found, iouType="bbox", print_function=lambda *a, **k: None)
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+    stats = evaluator.stats
+    precision = evaluator.eval["precision"]  # [IoU thresholds, recall, class, area, maxDets]
+    per50, per5095 = {}, {}
+    for k, name in enumerate(class_names):
+        p_all = precision[:, :, k, 0, -1]
+        p_50 = precision[0, :, k, 0, -1]
+        per50[name] = float(p_50[p_50 > -1].mean()) if (p_50 > -1).any() else math.nan
+        per5095[name] = float(p_all[p_all > -1].mean()) if (p_all > -1).any() else math.nan
+    return {"map50": float(max(stats[1], 0.0)), "map50_95": float(max(stats[0], 0.0)),
+            "ap50_per_class": per50, "ap50_95_per_class": per5095}
+
+
+class DetectionMetric(Metric):
+    """Accumulates `predict` outputs and the samples' boxes; `compute` scores the lot once."""
+
+    def __init__(self, class_names: Sequence[str]) -> None:
+        self.class_names = list(class_names)
+        self.reset()
+
+    def reset(self) -> None:
+        self._gt: list = []
+        self._dt: list = []
+
+    def update(self, predictions: Sequence[dict[str, np.ndarray]], samples: Sequence[Sample]) -> None:
+        if len(predictions) != len(samples):
+            raise ValueError(f"{len(predictions)} predictions for {len(samples)} samples")
+        for pred, sample in zip(predictions, samples):
+            boxes = sample.boxes if sample.boxes is not None else np.zeros((0, 4), np.float32)
+            labels = sample.labels if sample.labels is not None else np.zeros(0, np.int64)
+            self._gt.append((sample.image.shape[:2], np.asarray(boxes), np.asarray(labels)))
+            self._dt.append((np.asarray(pred["boxes"]), np.asarray(pred["scores"]), np.asarray(pred["labels"])))
+
+    def compute(self) -> TaskScores:
+        scores = coco_map(self._gt, self._dt, self.class_names)
+        per_image = [{"n_det": float((np.asarray(s) >= N_DET_CONF).sum())} for _, s, _ in self._dt]
+        return TaskScores(per_image=per_image, summary={"map50": scores["map50"], "map50_95": scores["map50_95"]},
+                          extra={"ap50_per_class": scores["ap50_per_class"], "ap50_95_per_class": scores["ap50_95_per_class"]})

@@ -1,0 +1,163 @@
+"""Train the YOLO detector with Ultralytics on a dataset's train split, select on val.
+
+Ultralytics trains from files, so the train and val splits are written as a YOLO dataset in
+a temporary folder: 8-bit 3-channel PNGs (gray repeated; other bit depths scaled to 8 bits
+exactly as `predict` scales them), one `class cx cy w h` line per box (normalised), and a
+data YAML with absolute paths (no dataset download can be triggered).
+
+Choices: the network is built from its YAML (`yolov8n.yaml`, no pretrained weights, nothing
+downloaded); square letterboxed training at `imgsz` with mosaic (rect=False); horizontal flips
+OFF because the classes are left/right structures (a flipped left caudate is a right one);
+workers=0, plots=False, amp=False, deterministic with the given seed. Ultralytics picks the
+best epoch on its own val pass (it pads val batches "rect" style); the metrics in the manifest
+are then computed by `DetectionTask.evaluate`, the same path every codec is scored with.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.checkpoints import save_checkpoint
+from bench.datasets.base import Dataset, Sample
+from bench.errors import BenchError
+from bench.tasks.base import TrainConfig
+
+MODEL_YAML = "yolov8n.yaml"
+DEFAULTS = {"epochs": 120, "batch_size": 16, "image_size": 256}
+# Ultralytics train() arguments we fix; config.options may override any of them.
+TRAIN_ARGS = {
+    "fliplr": 0.0,  # left/right classes
+    "mosaic": 1.0,
+    "close_mosaic": 10,
+    "rect": False,
+    "pretrained": False,
+    "amp": False,
+    "plots": False,
+    "deterministic": True,
+    "patience": 1000,
+    "cache": "ram",
+    "val": True,
+}
+
+
+def _ultralytics_device(device: str) -> str:
+    if device.startswith("cuda"):
+        return device.split(":", 1)[1] if ":" in device else "0"
+    return "cpu"
+
+
+def write_yolo_dataset(root: Path, dataset: Dataset, splits: dict[str, list[Sample]]) -> Path:
+    """PNG images + label txts per split and data.yaml under `root`; returns the YAML path."""
+    import yaml
+    from PIL import Image
+
+    from bench.tasks.det.model import to_uint8
+
+    for split, samples in splits.items():
+        (root / "images" / split).mkdir(parents=True, exist_ok=True)
+        (root / "labels" / split).mkdir(parents=True, exist_ok=True)
+        for s in samples:
+            Image.fromarray(to_uint8(s.image, s.bit_depth)).save(root / "images" / split / f"{s.id}.png")
+            h, w = s.image.shape[:2]
+            lines = []
+            boxes = s.boxes if s.boxes is not None else np.zeros((0, 4))
+            labels = s.labels if s.labels is not None else np.zeros(0, np.int64)
+            for (x1, y1, x2, y2), c in zip(np.asarray(boxes, np.float64), labels):
+                lines.append(f"{int(c)} {(x1 + x2) / 2 / w:.6f} {(y1 + y2) / 2 / h:.6f} {(x2 - x1) / w:.6f} {(y2 - y1) / h:.6f}")
+            (root / "labels" / split / f"{s.id}.txt").write_text("\n".join(lines) + ("\n" if lines else ""))
+    data = {"path": str(root), "train": "images/train", "val": "images/val",
+            "names": dict(enumerate(dataset.det_classes))}
+    path = root / "data.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def train(task_cls, dataset: Dataset, config: TrainConfig) -> dict[str, Any]:
+    import torch
+
+    from bench.manifest import package_versions
+    from bench.tasks.det.model import build
+    from bench.tasks.det.offline import ultralytics
+
+    if not dataset.det_classes or not any(s.boxes is not None for s in dataset.samples):
+        raise BenchError(f"task 'det': dataset '{dataset.name}' has no detection boxes")
+    splits = {"train": dataset.split("train"), "val": dataset.split("val")}
+    ultralytics()
+    threads = int(config.options.get("threads", 0)) or os.cpu_count() or 1
+    torch.set_num_threads(threads)  # importing ultralytics leaves torch at one thread
+    from ultralytics import YOLO
+    from ultralytics.nn.tasks import load_checkpoint as load_ultralytics
+
+    model_yaml = str(config.options.get("model", MODEL_YAML))
+    epochs = config.epochs or DEFAULTS["epochs"]
+    batch = config.batch_size or DEFAULTS["batch_size"]
+    imgsz = config.image_size or DEFAULTS["image_size"]
+    args = {**TRAIN_ARGS, **{k: v for k, v in config.options.items() if k not in ("threads", "model", "verbose")}}
+    out = Path(config.out)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="bench-det-") as tmp:
+        root = Path(tmp)
+        data_yaml = write_yolo_dataset(root / "data", dataset, splits)
+        yolo = YOLO(model_yaml, task="detect")
+        yolo.train(data=str(data_yaml), epochs=epochs, batch=batch, imgsz=imgsz, workers=config.workers,
+                   device=_ultralytics_device(config.device), seed=config.seed, project=str(root / "runs"),
+                   name="train", exist_ok=True, verbose=bool(config.options.get("verbose", True)), **args)
+        run = root / "runs" / "train"
+        best = run / "weights" / "best.pt"
+        chosen = best if best.is_file() else run / "weights" / "last.pt"
+        trained, ckpt = load_ultralytics(chosen, device="cpu")
+        state = {k: v.float() if v.is_floating_point() else v for k, v in trained.float().state_dict().items()}
+        build(model_yaml, list(dataset.det_classes)).load_state_dict(state)  # the rebuild path must accept it
+        train_seconds = time.perf_counter() - started
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if (run / "results.csv").is_file():
+            shutil.copyfile(run / "results.csv", out.with_suffix(".csv"))
+        if (run / "args.yaml").is_file():
+            text = (run / "args.yaml").read_text().replace(str(root), "<tmp>")
+            out.with_name(f"{out.stem}.config.yaml").write_text(text)
+        best_epoch = int(ckpt.get("epoch", -1)) + 1 if isinstance(ckpt, dict) else None
+    manifest = {
+        "task": task_cls.name,
+        "dataset": dataset.name,
+        "dataset_fingerprint": dataset.fingerprint,
+        "model_yaml": model_yaml,
+        "class_names": list(dataset.det_classes),
+        "imgsz": imgsz,
+        "preprocess": "8-bit, gray repeated to 3 channels, square letterbox (long side = imgsz, pad 114)",
+        "config": {"epochs": epochs, "batch_size": batch, "image_size": imgsz, "seed": config.seed,
+                   "device": config.device, "workers": config.workers, "threads": threads,
+                   "ultralytics_args": args, "options": dict(config.options)},
+        "seed": config.seed,
+        "best_epoch": best_epoch,
+        "split_sizes": {k: len(v) for k, v in splits.items()},
+        "packages": package_versions(),
+        "train_seconds": round(train_seconds, 1),
+        "device": config.device,
+        "command": sys.argv,
+        "metrics": {},
+    }
+    save_checkpoint(out, state, manifest)
+    # Score with the same path `bench run` uses (DetectionTask.evaluate), once, at the end.
+    task = task_cls(dataset, device=config.device, checkpoint=str(out))
+    metrics: dict[str, Any] = {}
+    for split in ("val", "test"):
+        try:
+            samples = dataset.split(split)
+        except BenchError:
+            continue
+        scores = task.evaluate([s.image for s in samples], samples)
+        metrics[split] = {"map50": scores.summary["map50"], "map50_95": scores.summary["map50_95"], "n_images": len(samples)}
+        if split == "test":
+            metrics["test_ap50_per_class"] = scores.extra["ap50_per_class"]
+            metrics["test_ap50_95_per_class"] = scores.extra["ap50_95_per_class"]
+    manifest["metrics"] = metrics
+    save_checkpoint(out, state, manifest)
+    return manifest

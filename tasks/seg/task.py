@@ -1,0 +1,115 @@
+"""`seg`: a frozen U-Net segments every decoded image; Dice / IoU (/ HD95) against the masks.
+
+The network (`tasks/seg/model.py`) is trained per dataset with
+`bench train-task seg --data NAME` and found by `bench.checkpoints.find_checkpoint`. A checkpoint
+is refused on data whose fingerprint differs from the data it was trained on. Metrics are
+defined in `tasks/seg/metrics.py`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+
+from bench.checkpoints import find_checkpoint, load_checkpoint
+from bench.datasets.base import Dataset, Sample
+from bench.errors import BenchError
+from bench.tasks.base import Task, TrainConfig
+from bench.tasks.seg.metrics import SegMetric
+
+
+class SegmentationTask(Task):
+    name: ClassVar[str] = "seg"
+    summary_columns: ClassVar[tuple[str, ...]] = ("dice", "dice_lo", "dice_hi", "iou", "iou_lo", "iou_hi",
+                                                  "miou", "fg_miou", "hd95", "hd95_lo", "hd95_hi")
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        try:
+            import torch  # noqa: F401
+        except Exception as exc:
+            return f"torch is not importable: {exc}".splitlines()[0]
+        return None
+
+    @classmethod
+    def supports(cls, dataset: Dataset) -> str | None:
+        if not dataset.seg_classes or not any(s.mask is not None for s in dataset.samples):
+            return f"dataset '{dataset.name}' has no segmentation masks"
+        if find_checkpoint(cls.name, dataset.name) is None:
+            return (f"no trained segmentation network for '{dataset.name}'; train one with "
+                    f"`bench train-task seg --data {dataset.name}`")
+        return None
+
+    def __init__(self, dataset: Dataset, device: str = "cpu", checkpoint: str | None = None) -> None:
+        import torch
+
+        from bench.tasks.seg.model import UNet
+
+        path = Path(checkpoint) if checkpoint else find_checkpoint(self.name, dataset.name)
+        if path is None:
+            raise BenchError(self.supports(dataset) or f"no segmentation checkpoint for '{dataset.name}'")
+        if not Path(path).is_file():
+            raise BenchError(f"segmentation checkpoint {path} not found")
+        state, manifest = load_checkpoint(path, dataset.fingerprint)
+        if manifest.get("task", self.name) != self.name:
+            raise BenchError(f"checkpoint {path} is a '{manifest.get('task')}' checkpoint, not a segmentation one")
+        self.checkpoint, self.manifest, self.device = Path(path), manifest, device
+        self.class_names = list(manifest.get("seg_classes") or dataset.seg_classes or [])
+        if dataset.seg_classes and list(dataset.seg_classes) != self.class_names:
+            raise BenchError(f"checkpoint {path} predicts classes {self.class_names}, dataset '{dataset.name}' has {dataset.seg_classes}")
+        class_w = state.pop("_class_weights", None)
+        cfg = manifest["model"]
+        self.model = UNet(cfg["in_channels"], cfg["num_classes"], base=cfg["base"], coords=cfg.get("coords", True))
+        try:
+            self.model.load_state_dict(state)
+        except RuntimeError as exc:
+            raise BenchError(f"checkpoint {path} does not fit the segmentation network: {exc}".splitlines()[0]) from exc
+        self.model.to(device).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        self.channels = cfg["in_channels"]
+        self.class_weights = class_w.float().to(device) if class_w is not None else None
+        digest = hashlib.sha256()
+        for key in sorted(state):
+            digest.update(key.encode())
+            digest.update(state[key].detach().cpu().contiguous().numpy().tobytes())
+        self._model_id = digest.hexdigest()[:16]
+
+    def model_id(self) -> str:
+        return self._model_id
+
+    def predict(self, images: Sequence[np.ndarray], samples: Sequence[Sample]) -> list[np.ndarray]:
+        """H×W class maps (uint8) for the decoded images, normalised by each sample's bit depth."""
+        from bench.tasks.seg.train import predict_masks
+
+        return predict_masks(self.model, list(images), [s.bit_depth for s in samples], self.channels, self.device)
+
+    def metric(self) -> SegMetric:
+        return SegMetric(self.class_names)
+
+    def loss(self, images, targets):
+        """Dice + class-weighted CE of the frozen network on float images N×C×H×W in [0, 1].
+
+        `targets`: N×H×W class ids (tensor, array or list of masks). Gradients flow to `images`.
+        """
+        import torch
+
+        from bench.tasks.seg.train import seg_loss
+
+        if not torch.is_tensor(targets):
+            targets = torch.as_tensor(np.stack([np.asarray(t) for t in targets]) if isinstance(targets, (list, tuple)) else np.asarray(targets))
+        targets = targets.to(images.device).long()
+        if images.shape[1] != self.channels:
+            images = images.expand(-1, self.channels, -1, -1) if images.shape[1] == 1 else images.mean(1, keepdim=True)
+        self.model.eval()
+        weights = self.class_weights.to(images.device) if self.class_weights is not None else None
+        return seg_loss(self.model(images), targets, weights)
+
+    @classmethod
+    def train(cls, dataset: Dataset, config: TrainConfig) -> dict[str, Any]:
+        from bench.tasks.seg.train import train
+
+        return train(dataset, config, task_name=cls.name)
