@@ -98,10 +98,20 @@ def datasets_show_cmd(
 
 
 def default_dataset() -> str:
-    from bench.listing import dataset_rows
+    """The first of DEFAULT_DATASETS that opens here; says so when it falls back."""
+    from bench.datasets.spec import open_dataset
 
-    available = {r["name"] for r in dataset_rows() if r["available"]}
-    return next((d for d in DEFAULT_DATASETS if d in available), "phantom")
+    reasons = []
+    for name in DEFAULT_DATASETS:
+        try:
+            open_dataset(name)
+        except BenchError as exc:
+            reasons.append(str(exc))
+            continue
+        if reasons:
+            err.print(f"note: using --data {name} because {reasons[0]}", highlight=False, soft_wrap=True)
+        return name
+    raise BenchError("no default dataset is available: " + "; ".join(reasons))
 
 
 def _default_tasks(data: str) -> list[str]:
@@ -155,7 +165,8 @@ def run_cmd(
     results = results_frame(output.rows)
     summary = summarize(results, output.task_summaries)
     write_run(target, results, summary, build_manifest(the_plan, output, started))
-    print_summary(summary)
+    headline = [c for task in the_plan.tasks.values() for c in task.summary_columns]
+    print_summary(summary, headline)
     err.print(f"{output.cells_computed} cells computed, {output.cells_cached} from cache, {output.wall_s:.1f} s -> {target}")
 
 
@@ -189,9 +200,11 @@ def train_task_cmd(
     _print_json(manifest.get("metrics", {}))
 
 
-def print_summary(summary) -> None:
+def print_summary(summary, task_columns: list[str]) -> None:
+    """The bpp–quality–accuracy table; every other column stays in summary.csv."""
     table = Table(title="summary (means over images)")
-    columns = [c for c in summary.columns if c not in ("n_unsupported",)]
+    base = ["codec", "quality", "bpp", "psnr", "ms_ssim"]
+    columns = base + [c for c in task_columns if c in summary.columns] + ["n_images", "n_failed"]
     for col in columns:
         table.add_column(col, justify="left" if col == "codec" else "right")
     for _, row in summary.iterrows():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from bench import registry
 from bench.datasets.base import Dataset
 from bench.errors import BenchError, DatasetError
@@ -14,7 +16,9 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
     return name, (path or None)
 
 
+@lru_cache(maxsize=4)
 def open_dataset(spec: str) -> Dataset:
+    """Open once per process: the CLI asks for the default data more than once."""
     name, path = parse_spec(spec)
     factory = registry.get("dataset", name)
     try:

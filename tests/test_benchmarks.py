@@ -1,0 +1,25 @@
+"""Codec speed on the default slice size, measured with pytest-benchmark.
+
+Run `pytest tests/test_benchmarks.py --benchmark-enable` for timings; in the default test run
+(benchmarks disabled) each body runs once, so the round trip is still checked.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bench import registry
+from bench.datasets.phantom import make_sample
+
+
+@pytest.mark.parametrize("name", sorted(registry.available("codec")))
+def test_round_trip_speed(benchmark, name):
+    codec = registry.get("codec", name)()
+    sample = make_sample("mr8", 0, "test")
+    quality = codec.scale.defaults[len(codec.scale.defaults) // 2]
+
+    def round_trip():
+        return codec.decode(codec.encode(sample.image, quality, sample.bit_depth))
+
+    decoded = benchmark(round_trip)
+    assert decoded.shape == sample.image.shape and decoded.dtype == sample.image.dtype
