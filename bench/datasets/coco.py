@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.datasets.base import SPLITS, Dataset, Sample
+from bench.datasets.base import Dataset, Sample
 from bench.datasets.imageio import depth_for_max, hash_split, opt_split, read_image, reading, split_options
 from bench.datasets.validate import Origin, build_dataset
 from bench.errors import DatasetError

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.datasets.base import SPLITS, Dataset, Sample
+from bench.datasets.base import Dataset, Sample
 from bench.datasets.imageio import (IMAGE_EXTS, load_class_file, map_mask, opt_classes, opt_int, opt_split, opt_window,
                                     plan_intensity, read_mask, reading, hash_split, slab_splits, split_options)
 from bench.datasets.validate import Origin, build_dataset

@@ -40,7 +40,7 @@ def split_options(path: str | None, known: dict[str, str], loader: str, usage: s
     an error that lists the known ones. `known` maps option name → one-line help.
     """
     if not path:
-        raise DatasetError(f"{loader}: a path is required: --data {usage}")
+        raise DatasetError(f"{loader}: needs a path: --data {usage}")
     parts: list[str] = []
     options: dict[str, str] = {}
     for token in path.split(","):
