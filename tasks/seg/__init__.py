@@ -1,0 +1,1 @@
+"""Segmentation task plugin (`seg`): compact U-Net, Dice/IoU/HD95 metrics, training."""

@@ -8,6 +8,7 @@ Recipe (aimed at small classes such as Colin27's subcortical grey, which a plain
   lateralised, so a mirrored slice is still correctly labelled), small affine (±10°, ±8 % scale,
   ±4 % shift; the mask follows with nearest-neighbour sampling), gamma / contrast / brightness
   jitter and a little Gaussian noise; no up/down flip (anterior/posterior order is anatomy);
+- bf16 autocast of the forward pass on CPUs with native bf16 (evaluation stays float32);
 - AdamW with a linear warm-up and cosine decay over the fixed number of steps, full-size slices
   (the network pads to a multiple of 16 itself), deterministic seeding.
 Per-epoch train loss, val Dice/IoU and seconds go to a CSV beside the checkpoint.
@@ -42,9 +43,23 @@ DEFAULTS = {
     "dice_weight": 1.0,
     "rare_boost": 3.0,
     "threads": None,  # None: os.cpu_count()
-    "time_budget_s": None,  # safety stop (seconds); None: none
+    "time_budget_s": 2000,  # wall-clock cap (s) on the CPU; None: none. See `train`.
     "hd95_at_end": True,
+    "bf16": "auto",  # CPU bf16 autocast for the training forward pass when the CPU has native bf16 (~1.6x faster)
 }
+
+
+def _use_bf16(setting, device: str) -> bool:
+    import torch
+
+    if device != "cpu" or setting in (False, "off", "false", None):
+        return False
+    if setting in (True, "on", "true"):
+        return True
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except Exception:
+        return False
 
 
 def normalise(images, bit_depths, channels: int):
@@ -206,6 +221,7 @@ def train(dataset: Dataset, config: TrainConfig, task_name: str = "seg") -> dict
         torch.backends.cudnn.benchmark = False
         torch.backends.cudnn.deterministic = True
 
+    bf16 = _use_bf16(opts["bf16"], device)
     model = UNet(channels, k, base=int(opts["base"]), coords=bool(opts["coords"])).to(device)
     class_w, slice_p = class_statistics([s.mask for s in train_set], k, float(opts["rare_boost"]))
     class_w_t = torch.from_numpy(class_w).to(device)
@@ -219,9 +235,22 @@ def train(dataset: Dataset, config: TrainConfig, task_name: str = "seg") -> dict
     total_steps = epochs * steps_per_epoch
     warmup = min(int(opts["warmup_steps"]), max(total_steps // 5, 1))
     optim = torch.optim.AdamW(model.parameters(), lr=float(opts["lr"]), weight_decay=float(opts["weight_decay"]))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        optim, lambda step: (step + 1) / warmup if step < warmup
-        else 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(total_steps - warmup, 1)))) * 0.98 + 0.02)
+    budget = float(opts["time_budget_s"]) if opts["time_budget_s"] else None
+    started = time.perf_counter()
+
+    def lr_factor(step: int) -> float:
+        """Warm-up, then cosine decay over steps, or over the time budget if that runs out first.
+
+        The time term only matters when the budget binds (a slow shared CPU); then the run is no
+        longer bit-reproducible, and the manifest says so (`stopped_early`)."""
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(total_steps - warmup, 1)
+        if budget:
+            progress = max(progress, (time.perf_counter() - started) / budget)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress))) * 0.98 + 0.02
+
+    sched = torch.optim.lr_scheduler.LambdaLR(optim, lr_factor)
 
     out = Path(config.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -229,8 +258,6 @@ def train(dataset: Dataset, config: TrainConfig, task_name: str = "seg") -> dict
     log_fields = ["epoch", "step", "lr", "train_loss", "val_dice", "val_iou", "val_miou", "best", "epoch_s", "elapsed_s"]
     log_rows: list[dict] = []
     best = (-1.0, 0, None)
-    started = time.perf_counter()
-    budget = opts["time_budget_s"]
     stopped_early = None
     step = 0
     for epoch in range(1, epochs + 1):
@@ -250,7 +277,9 @@ def train(dataset: Dataset, config: TrainConfig, task_name: str = "seg") -> dict
                 x = normalise([s.image for s in chosen], [s.bit_depth for s in chosen], channels)
                 y = torch.from_numpy(np.stack([s.mask.astype(np.int64) for s in chosen]))
             x, y = augment(x.to(device), y.to(device), gen)
-            loss = seg_loss(model(x), y, class_w_t, float(opts["dice_weight"]))
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                logits = model(x)
+            loss = seg_loss(logits.float(), y, class_w_t, float(opts["dice_weight"]))
             optim.zero_grad(set_to_none=True)
             loss.backward()
             optim.step()
@@ -269,7 +298,7 @@ def train(dataset: Dataset, config: TrainConfig, task_name: str = "seg") -> dict
         _write_log(log_path, log_fields, log_rows)
         print(f"seg epoch {epoch}/{epochs} loss {row['train_loss']} val dice {row['val_dice']}"
               f"{' *' if is_best else ''} ({row['epoch_s']} s)", file=sys.stderr, flush=True)
-        if budget and elapsed > float(budget) and epoch < epochs:
+        if budget and elapsed > budget and epoch < epochs:
             stopped_early = f"time budget {budget} s reached after epoch {epoch}"
             break
     train_seconds = time.perf_counter() - started
@@ -288,7 +317,7 @@ def train(dataset: Dataset, config: TrainConfig, task_name: str = "seg") -> dict
         "model": {"arch": "UNet", **model.config()},
         "config": {"epochs": epochs, "batch_size": batch_size, "steps_per_epoch": steps_per_epoch,
                    "total_steps": total_steps, **{k_: v for k_, v in opts.items() if k_ not in ("epochs", "batch_size", "steps_per_epoch")},
-                   "threads": threads, "class_weights": [round(float(w), 4) for w in class_w]},
+                   "threads": threads, "bf16_autocast": bf16, "class_weights": [round(float(w), 4) for w in class_w]},
         "seed": config.seed,
         "metrics": metrics,
         "stopped_early": stopped_early,

@@ -1,0 +1,191 @@
+"""The segmentation task: metrics on hand-made masks, the network, training, loading, loss gradients."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from bench.datasets.base import Sample  # noqa: E402
+from bench.datasets.phantom import open_phantom  # noqa: E402
+from bench.errors import BenchError  # noqa: E402
+from bench.tasks.base import TrainConfig  # noqa: E402
+from bench.tasks.seg.metrics import SegMetric, bootstrap_mean, hd95_backend  # noqa: E402
+from bench.tasks.seg.model import UNet  # noqa: E402
+from bench.tasks.seg.task import SegmentationTask  # noqa: E402
+from bench.tasks.seg.train import normalise  # noqa: E402
+
+COLIN27_DIR = Path("/usr/share/mricron/templates")
+REPO = Path(__file__).resolve().parent.parent
+TINY = {"base": 4, "steps_per_epoch": 2, "time_budget_s": None, "hd95_at_end": False, "threads": 1}
+
+
+def _sample(mask: np.ndarray, sid: str = "a") -> Sample:
+    return Sample(id=sid, image=np.zeros(mask.shape, np.uint8), bit_depth=8, mask=mask)
+
+
+def _hand_made():
+    """Image 1: class a TP 2 / FP 2 / FN 2, class b missed; image 2: perfect, class b absent."""
+    gt1 = np.zeros((4, 4), np.uint8)
+    gt1[0, :] = 1
+    gt1[3, :2] = 2
+    pred1 = np.zeros((4, 4), np.uint8)
+    pred1[0, :2] = 1
+    pred1[1, :2] = 1
+    gt2 = np.zeros((4, 4), np.uint8)
+    gt2[2, 1:4] = 1
+    return [(gt1, pred1), (gt2, gt2.copy())]
+
+
+def test_metrics_exact_values_on_hand_made_masks():
+    metric = SegMetric(["background", "a", "b"], hd95=False)
+    for i, (gt, pred) in enumerate(_hand_made()):
+        metric.update([pred], [_sample(gt, f"s{i}")])
+    scores = metric.compute()
+    assert scores.per_image[0] == pytest.approx({"dice": 0.25, "iou": 1 / 6})  # mean(0.5, 0), mean(1/3, 0)
+    assert scores.per_image[1] == pytest.approx({"dice": 1.0, "iou": 1.0})  # b undefined: skipped
+    s = scores.summary
+    assert s["dice"] == pytest.approx(0.625)
+    assert s["iou"] == pytest.approx((1 / 6 + 1) / 2)
+    assert s["dice_a"] == pytest.approx(0.75) and s["dice_b"] == pytest.approx(0.0)
+    assert s["iou_a"] == pytest.approx((1 / 3 + 1) / 2)
+    # split-level IoU: background 21/27, a 5/9, b 0
+    assert s["miou"] == pytest.approx((7 / 9 + 5 / 9 + 0) / 3)
+    assert s["fg_miou"] == pytest.approx((5 / 9 + 0) / 2)
+    assert np.array(scores.extra["confusion"]).sum() == 32
+    metric.reset()
+    assert metric.compute().per_image == []
+
+
+def test_image_without_foreground_scores_one_and_wrong_shape_is_refused():
+    metric = SegMetric(["background", "a"], hd95=False)
+    empty = np.zeros((3, 3), np.uint8)
+    metric.update([empty], [_sample(empty)])
+    assert metric.compute().per_image == [{"dice": 1.0, "iou": 1.0}]
+    with pytest.raises(BenchError, match="differ in shape"):
+        metric.update([np.zeros((2, 3), np.uint8)], [_sample(empty)])
+
+
+@pytest.mark.skipif(hd95_backend() is None, reason="MONAI not installed: HD95 is left out")
+def test_hd95_of_a_shifted_square():
+    gt = np.zeros((20, 20), np.uint8)
+    gt[5:10, 5:10] = 1
+    pred = np.roll(gt, 2, axis=0)
+    metric = SegMetric(["background", "a"], hd95=True)
+    metric.update([pred], [_sample(gt)])
+    assert metric.compute().per_image[0]["hd95"] == pytest.approx(2.0)
+
+
+def test_bootstrap_interval_contains_the_mean_and_is_reproducible():
+    values = np.random.default_rng(1).uniform(0.5, 0.9, size=30)
+    mean, lo, hi = bootstrap_mean(values)
+    assert mean == pytest.approx(values.mean())
+    assert lo < mean < hi and hi - lo < 0.2
+    assert bootstrap_mean(values) == (mean, lo, hi)
+    assert bootstrap_mean([0.7, 0.7, np.nan]) == pytest.approx((0.7, 0.7, 0.7))
+    assert all(np.isnan(bootstrap_mean([])))
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_unet_pads_inside_and_crops_back(channels):
+    model = UNet(channels, 5, base=4).eval()
+    with torch.no_grad():
+        out = model(torch.rand(2, channels, 37, 51))
+    assert out.shape == (2, 5, 37, 51)
+
+
+def test_normalise_by_bit_depth_and_channels():
+    x = normalise([np.full((2, 2), 4095, np.uint16), np.zeros((2, 2), np.uint16)], [12, 12], 1)
+    assert x.shape == (2, 1, 2, 2) and float(x.max()) == 1.0 and float(x.min()) == 0.0
+    rgb = normalise([np.full((2, 2, 3), 255, np.uint8)], [8], 3)
+    assert rgb.shape == (1, 3, 2, 2) and float(rgb.min()) == 1.0
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny network trained briefly on phantom:mr8 (seconds on a CPU)."""
+    dataset = open_phantom("mr8")
+    out = tmp_path_factory.mktemp("seg") / "seg-phantom.pt"
+    manifest = SegmentationTask.train(dataset, TrainConfig(out=out, epochs=2, batch_size=4, seed=0, options=dict(TINY)))
+    return dataset, out, manifest
+
+
+def test_smoke_training_writes_checkpoint_manifest_log_and_config(trained):
+    dataset, out, manifest = trained
+    for suffix in (".pt", ".json", ".csv", ".config.yaml"):
+        assert out.with_suffix(suffix).is_file(), suffix
+    on_disk = json.loads(out.with_suffix(".json").read_text())
+    assert on_disk["dataset_fingerprint"] == dataset.fingerprint == manifest["dataset_fingerprint"]
+    for key in ("task", "dataset", "config", "seed", "metrics", "packages", "train_seconds", "device", "command"):
+        assert key in on_disk, key
+    assert set(on_disk["metrics"]) >= {"val", "test", "selected_epoch"}
+    assert "dice_organ" in on_disk["metrics"]["test"] and "iou_lesion" in on_disk["metrics"]["val"]
+    log = out.with_suffix(".csv").read_text().splitlines()
+    assert log[0].startswith("epoch,") and len(log) == 3  # header + 2 epochs
+
+
+def test_task_from_checkpoint_evaluates(trained):
+    dataset, out, _ = trained
+    task = SegmentationTask(dataset, checkpoint=str(out))
+    samples = dataset.split("test")
+    scores = task.evaluate([s.image for s in samples], samples)
+    assert len(scores.per_image) == len(samples)
+    expected = {"dice", "iou"} | ({"hd95"} if hd95_backend() is not None else set())
+    assert set(scores.per_image[0]) == expected
+    assert 0.0 <= scores.summary["dice"] <= 1.0 and scores.summary["dice_lo"] <= scores.summary["dice"] <= scores.summary["dice_hi"]
+    assert {"miou", "fg_miou", "dice_organ", "dice_lesion"} <= set(scores.summary)
+    assert task.model_id() == SegmentationTask(dataset, checkpoint=str(out)).model_id()
+
+
+def test_loss_gradients_reach_the_input_images(trained):
+    dataset, out, _ = trained
+    task = SegmentationTask(dataset, checkpoint=str(out))
+    samples = dataset.split("train")[:2]
+    images = normalise([s.image for s in samples], [s.bit_depth for s in samples], 1).requires_grad_(True)
+    loss = task.loss(images, [s.mask for s in samples])
+    assert loss.ndim == 0 and torch.isfinite(loss)
+    loss.backward()
+    assert images.grad is not None and torch.isfinite(images.grad).all() and images.grad.abs().sum() > 0
+    assert all(p.grad is None for p in task.model.parameters())  # the network stays frozen
+
+
+def test_checkpoint_of_other_data_is_refused(trained):
+    _, out, _ = trained
+    with pytest.raises(BenchError, match="fingerprint"):
+        SegmentationTask(open_phantom("ct12"), checkpoint=str(out))
+
+
+def test_supports_names_the_train_command_and_finds_weights_dir(trained, tmp_path, monkeypatch):
+    dataset, out, _ = trained
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BENCH_WEIGHTS_DIR", str(tmp_path / "none"))
+    reason = SegmentationTask.supports(dataset)
+    assert reason and "bench train-task seg --data phantom" in reason
+    monkeypatch.setenv("BENCH_WEIGHTS_DIR", str(out.parent))
+    assert SegmentationTask.supports(dataset) is None
+    no_masks = open_phantom("mr8")
+    no_masks.seg_classes = None
+    assert "no segmentation masks" in SegmentationTask.supports(no_masks)
+
+
+@pytest.mark.skipif(not (COLIN27_DIR / "ch2.nii.gz").is_file(), reason="mricron-data (Colin27) not installed")
+def test_committed_colin27_checkpoint_loads_and_matches_the_data():
+    path = REPO / "tasks" / "weights" / "seg-colin27-aal.pt"
+    if not path.is_file():
+        pytest.skip("default checkpoint not trained yet")
+    from bench.datasets.colin27 import open_colin27
+
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    manifest = json.loads(blob["manifest"])
+    dataset = open_colin27()
+    assert manifest["dataset_fingerprint"] == dataset.fingerprint
+    assert manifest["task"] == "seg" and manifest["dataset"] == "colin27-aal"
+    assert path.stat().st_size < 10 * 2**20
+    for suffix in (".json", ".csv", ".config.yaml"):
+        assert path.with_suffix(suffix).is_file(), suffix
+    task = SegmentationTask(dataset, checkpoint=str(path))
+    assert task.model_id()
