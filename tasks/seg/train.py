@@ -32,7 +32,7 @@ from bench.errors import BenchError
 from bench.tasks.base import TrainConfig
 
 DEFAULTS = {
-    "epochs": 100,
+    "epochs": 200,
     "batch_size": 8,
     "steps_per_epoch": None,  # None: one pass worth of samples (ceil(train / batch))
     "base": 16,
@@ -43,7 +43,7 @@ DEFAULTS = {
     "dice_weight": 1.0,
     "rare_boost": 3.0,
     "threads": None,  # None: os.cpu_count()
-    "time_budget_s": 2000,  # wall-clock cap (s) on the CPU; None: none. See `train`.
+    "time_budget_s": 3000,  # wall-clock cap (s) on the CPU; None: none. See `train`.
     "hd95_at_end": True,
     "bf16": "auto",  # CPU bf16 autocast for the training forward pass when the CPU has native bf16 (~1.6x faster)
 }
