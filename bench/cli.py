@@ -165,7 +165,7 @@ def run_cmd(
     results = results_frame(output.rows)
     summary = summarize(results, output.task_summaries)
     write_run(target, results, summary, build_manifest(the_plan, output, started))
-    headline = [c for task in the_plan.tasks.values() for c in task.summary_columns]
+    headline = [c for task in the_plan.tasks.values() for c in task.headline_columns]
     print_summary(summary, headline)
     err.print(f"{output.cells_computed} cells computed, {output.cells_cached} from cache, {output.wall_s:.1f} s -> {target}")
 

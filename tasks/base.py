@@ -56,6 +56,7 @@ class TrainConfig:
 class Task(ABC):
     name: ClassVar[str]
     summary_columns: ClassVar[tuple[str, ...]] = ()  # columns this task adds to summary.csv
+    headline_columns: ClassVar[tuple[str, ...]] = ()  # the few `bench run` prints in its table
 
     @classmethod
     def unavailable_reason(cls) -> str | None:

@@ -26,6 +26,7 @@ def _field(target: Any, name: str):
 class DetectionTask(Task):
     name: ClassVar[str] = "det"
     summary_columns: ClassVar[tuple[str, ...]] = ("map50", "map50_95")
+    headline_columns: ClassVar[tuple[str, ...]] = ("map50", "map50_95")
 
     @classmethod
     def unavailable_reason(cls) -> str | None:

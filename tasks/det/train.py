@@ -31,7 +31,7 @@ from bench.errors import BenchError
 from bench.tasks.base import TrainConfig
 
 MODEL_YAML = "yolov8n.yaml"
-DEFAULTS = {"epochs": 120, "batch_size": 8, "image_size": 256}
+DEFAULTS = {"epochs": 250, "batch_size": 8, "image_size": 256}
 # Ultralytics train() arguments we fix; config.options may override any of them.
 TRAIN_ARGS = {
     "fliplr": 0.0,  # left/right classes

@@ -25,6 +25,7 @@ class SegmentationTask(Task):
     name: ClassVar[str] = "seg"
     summary_columns: ClassVar[tuple[str, ...]] = ("dice", "dice_lo", "dice_hi", "iou", "iou_lo", "iou_hi",
                                                   "miou", "fg_miou", "hd95", "hd95_lo", "hd95_hi")
+    headline_columns: ClassVar[tuple[str, ...]] = ("dice", "miou", "hd95")
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
