@@ -21,6 +21,8 @@ datasets_app = typer.Typer(help="List registered datasets, or inspect one with `
                            invoke_without_command=True)
 app.add_typer(datasets_app, name="datasets")
 out = Console()
+if not out.is_terminal:  # piped or captured: keep whole numbers instead of squeezing to 80 columns
+    out = Console(width=200)
 err = Console(stderr=True)
 
 DEFAULT_DATASETS = ("colin27-aal", "phantom")  # the first available one is `bench run`'s default
@@ -210,10 +212,22 @@ def print_summary(summary, task_columns: list[str]) -> None:
     for _, row in summary.iterrows():
         cells = []
         for col in columns:
-            v = row[col]
-            cells.append("-" if isinstance(v, float) and math.isnan(v) else f"{v:.4g}" if isinstance(v, float) else str(v))
+            cells.append(_format(col, row[col]))
         table.add_row(*cells)
     out.print(table)
+
+
+_DECIMALS = {"bpp": 4, "psnr": 2, "ms_ssim": 4, "hd95": 2}
+
+
+def _format(column: str, value) -> str:
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "-"
+        if column == "quality":
+            return f"{value:g}"
+        return f"{value:.{_DECIMALS.get(column, 3)}f}"
+    return str(value)
 
 
 def main() -> None:

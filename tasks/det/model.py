@@ -11,6 +11,8 @@ the network was trained on (mosaic training is square).
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -39,8 +41,14 @@ def build(yaml_name: str, class_names: list[str]):
 
     ultralytics()  # configure offline use before the first ultralytics import
     from ultralytics.nn.tasks import DetectionModel
+    from ultralytics.utils import LOGGER
 
-    model = DetectionModel(yaml_name, ch=3, nc=len(class_names), verbose=False)
+    level = LOGGER.level
+    LOGGER.setLevel(logging.WARNING)  # its "Overriding model.yaml nc=80" info line ignores verbose=False
+    try:
+        model = DetectionModel(yaml_name, ch=3, nc=len(class_names), verbose=False)
+    finally:
+        LOGGER.setLevel(level)
     model.names = dict(enumerate(class_names))
     return model
 
