@@ -39,6 +39,22 @@ def find_checkpoint(task: str, dataset: str) -> Path | None:
     return None
 
 
+def stale_reason(task: str, dataset) -> str | None:
+    """Why the checkpoint found for `dataset` can't serve it (trained on other data), read
+    from the manifest beside it without loading weights; None when it matches."""
+    path = find_checkpoint(task, dataset.name)
+    if path is None:
+        return None
+    try:
+        trained_on = json.loads(path.with_suffix(".json").read_text()).get("dataset_fingerprint")
+    except (OSError, ValueError):
+        return None  # no readable manifest: loading will say what is wrong
+    if trained_on != dataset.fingerprint:
+        return (f"{path} was trained on data with fingerprint {trained_on}, this data has {dataset.fingerprint}; "
+                f"retrain with `bench train-task {task} --data {dataset.name}`")
+    return None
+
+
 def save_checkpoint(path: Path, state_dict: dict, manifest: dict) -> Path:
     """Write `path` (.pt) and its manifest beside it (.json), each atomically."""
     import torch

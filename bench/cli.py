@@ -122,7 +122,14 @@ def _default_tasks(data: str) -> list[str]:
     from bench.datasets.spec import open_dataset
 
     dataset = open_dataset(data)
-    return [name for name, plugin in registry.plugins("task").items() if plugin.available and plugin.obj.supports(dataset) is None]
+    chosen = []
+    for name, plugin in registry.plugins("task").items():
+        why_not = plugin.reason if not plugin.available else plugin.obj.supports(dataset)
+        if why_not is None:
+            chosen.append(name)
+        elif plugin.available:
+            err.print(f"note: skipping task '{name}': {why_not}", highlight=False, soft_wrap=True)
+    return chosen
 
 
 @app.command("run")

@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from bench.checkpoints import find_checkpoint, load_checkpoint, weights_dirs, checkpoint_name
+from bench.checkpoints import stale_reason, find_checkpoint, load_checkpoint, weights_dirs, checkpoint_name
 from bench.datasets.base import Dataset, Sample
 from bench.errors import BenchError
 from bench.tasks.base import Task, TrainConfig
@@ -43,7 +43,7 @@ class DetectionTask(Task):
             where = ", ".join(str(d) for d in weights_dirs())
             return (f"no trained detector {checkpoint_name(cls.name, dataset.name)} in {where}; "
                     f"train one with `bench train-task det --data {dataset.name}`")
-        return None
+        return stale_reason(cls.name, dataset)
 
     def __init__(self, dataset: Dataset, device: str = "cpu", checkpoint: str | None = None) -> None:
         import torch

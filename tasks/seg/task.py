@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from bench.checkpoints import find_checkpoint, load_checkpoint
+from bench.checkpoints import stale_reason, find_checkpoint, load_checkpoint
 from bench.datasets.base import Dataset, Sample
 from bench.errors import BenchError
 from bench.tasks.base import Task, TrainConfig
@@ -42,7 +42,7 @@ class SegmentationTask(Task):
         if find_checkpoint(cls.name, dataset.name) is None:
             return (f"no trained segmentation network for '{dataset.name}'; train one with "
                     f"`bench train-task seg --data {dataset.name}`")
-        return None
+        return stale_reason(cls.name, dataset)
 
     def __init__(self, dataset: Dataset, device: str = "cpu", checkpoint: str | None = None) -> None:
         import torch
