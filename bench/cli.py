@@ -116,20 +116,21 @@ def default_dataset() -> str:
     raise BenchError("no default dataset is available: " + "; ".join(reasons))
 
 
-def _default_tasks(data: str) -> list[str]:
-    """Every task whose labels exist in the dataset and whose trained network is installed."""
+def _default_tasks(data: str) -> tuple[list[str], list[str]]:
+    """Every task whose labels exist in the dataset and whose trained network is installed,
+    and a note for each available task that is skipped (printed once the run is valid)."""
     from bench import registry
     from bench.datasets.spec import open_dataset
 
     dataset = open_dataset(data)
-    chosen = []
+    chosen, notes = [], []
     for name, plugin in registry.plugins("task").items():
         why_not = plugin.reason if not plugin.available else plugin.obj.supports(dataset)
         if why_not is None:
             chosen.append(name)
         elif plugin.available:
-            err.print(f"note: skipping task '{name}': {why_not}", highlight=False, soft_wrap=True)
-    return chosen
+            notes.append(f"note: skipping task '{name}': {why_not}")
+    return chosen, notes
 
 
 @app.command("run")
@@ -154,20 +155,22 @@ def run_cmd(
     from bench.runner import RunConfig, execute, plan
 
     codec_names = _split_list(codecs, "--codecs") or [n for n in registry.available("codec")]
-    data = data or default_dataset()
-    task_names = _split_list(task, "--task")
-    if task_names is None:
-        task_names = _default_tasks(data)
-    elif task_names == ["none"]:
-        task_names = []
     try:
         qualities = [float(q) for q in _split_list(quality, "--quality")] if quality else None
     except ValueError:
         raise BenchError(f"--quality '{quality}': expected comma-separated numbers")
+    data = data or default_dataset()
+    task_names, notes = _split_list(task, "--task"), []
+    if task_names is None:
+        task_names, notes = _default_tasks(data)
+    elif task_names == ["none"]:
+        task_names = []
     config = RunConfig(codecs=codec_names, data=data, tasks=task_names, split=split, limit=limit, qualities=qualities,
                        jobs=jobs, device=device, cache_dir=str(cache_dir) if cache_dir else None, use_cache=not no_cache)
     started = datetime.now(timezone.utc)
     the_plan = plan(config)
+    for note in notes:
+        err.print(note, highlight=False, soft_wrap=True)
     run_id = f"{started:%Y%m%d-%H%M%S}-{the_plan.dataset.name}"
     target = out_dir or Path("results") / "runs" / run_id
     output = execute(the_plan, show_progress=not quiet)
