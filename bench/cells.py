@@ -21,11 +21,16 @@ def codec_instance(name: str, device: str = "cpu"):
     return _codecs[key]
 
 
+def blank_row(status: str = "ok", error: str = "") -> dict:
+    """The measured fields of a row before (or instead of) measuring."""
+    return {"bytes": math.nan, "bpp": math.nan, "psnr": math.nan, "ms_ssim": math.nan,
+            "encode_s": math.nan, "decode_s": math.nan, "status": status, "error": error}
+
+
 def measure_cell(codec_name: str, quality: float, image: np.ndarray, bit_depth: int, device: str = "cpu") -> tuple[dict, bytes, np.ndarray | None]:
     """Return (row, bitstream, decoded image); a raising codec gives a failed row, never an exception."""
     h, w = image.shape[:2]
-    row: dict = {"bytes": math.nan, "bpp": math.nan, "psnr": math.nan, "ms_ssim": math.nan,
-                 "encode_s": math.nan, "decode_s": math.nan, "status": "ok", "error": ""}
+    row = blank_row()
     stream, decoded = b"", None
     try:
         codec = codec_instance(codec_name, device)

@@ -7,6 +7,7 @@ than the data being evaluated is refused: its dataset fingerprint must match.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -49,10 +50,22 @@ def stale_reason(task: str, dataset) -> str | None:
         trained_on = json.loads(path.with_suffix(".json").read_text()).get("dataset_fingerprint")
     except (OSError, ValueError):
         return None  # no readable manifest: loading will say what is wrong
-    if trained_on != dataset.fingerprint:
-        return (f"{path} was trained on data with fingerprint {trained_on}, this data has {dataset.fingerprint}; "
-                f"retrain with `bench train-task {task} --data {dataset.name}`")
-    return None
+    return None if trained_on == dataset.fingerprint else _mismatch(path, trained_on, dataset.fingerprint, task, dataset.name)
+
+
+def _mismatch(path: Path, trained_on: str | None, fingerprint: str, task: str, dataset: str) -> str:
+    return (f"checkpoint {path} was trained on dataset fingerprint {trained_on}, but the data has {fingerprint}; "
+            f"retrain with `bench train-task {task} --data {dataset}`")
+
+
+def weights_id(state: dict, salt: str = "") -> str:
+    """Content hash of a state dict (plus what else shapes the outputs): results cached under
+    another id are never reused."""
+    digest = hashlib.sha256(salt.encode())
+    for key in sorted(state):
+        digest.update(key.encode())
+        digest.update(state[key].detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
 
 
 def save_checkpoint(path: Path, state_dict: dict, manifest: dict) -> Path:
@@ -80,8 +93,5 @@ def load_checkpoint(path: Path, dataset_fingerprint: str | None = None) -> tuple
         raise BenchError(f"checkpoint {path} is unreadable: {exc}".splitlines()[0]) from exc
     trained_on = manifest.get("dataset_fingerprint")
     if dataset_fingerprint is not None and trained_on != dataset_fingerprint:
-        raise BenchError(
-            f"checkpoint {path} was trained on dataset fingerprint {trained_on}, but the data has {dataset_fingerprint}; "
-            f"retrain with `bench train-task {manifest.get('task', 'TASK')} --data {manifest.get('dataset', 'NAME')}`"
-        )
+        raise BenchError(_mismatch(path, trained_on, dataset_fingerprint, manifest.get("task", "TASK"), manifest.get("dataset", "NAME")))
     return state, manifest

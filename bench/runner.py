@@ -15,12 +15,11 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 import multiprocessing
 
-import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from bench import registry
 from bench.cache import Cache, key_of
-from bench.cells import decode_cached, measure_cell
+from bench.cells import blank_row, decode_cached, measure_cell
 from bench.datasets.base import Dataset, Sample, image_hash
 from bench.datasets.spec import open_dataset
 from bench.device import resolve_device
@@ -133,14 +132,15 @@ def execute(p: Plan, show_progress: bool = True) -> RunOutput:
         with progress:
             bar = progress.add_task("sweep", total=len(groups) * len(p.samples))
             for codec_name, quality in groups:
-                progress.update(bar, description=f"{codec_name} {'' if math.isnan(quality) else f'{quality:g}'}")
+                label = codec_name if math.isnan(quality) else f"{codec_name} {quality:g}"
+                progress.update(bar, description=label)
                 group_rows, decoded, keys, n_new, n_hit = _run_group(p, cache, executor, codec_name, quality, hashes)
                 computed += n_new
                 cached += n_hit
                 progress.advance(bar, len(p.samples))
                 for name, task in p.tasks.items():
-                    progress.update(bar, description=f"{codec_name} {'' if math.isnan(quality) else f'{quality:g}'} · {name}")
-                    summary = _run_task(cache, task, name, codec_name, decoded, group_rows, keys, p.samples)
+                    progress.update(bar, description=f"{label} · {name}")
+                    summary = _run_task(cache, task, name, decoded, group_rows, keys, p.samples)
                     task_summaries.setdefault(group_key(codec_name, quality), {}).update(summary)
                 rows.extend(group_rows)
     finally:
@@ -158,6 +158,7 @@ def _run_group(p: Plan, cache: Cache, executor: _Executor, codec_name: str, qual
         measured = _reference_rows(samples)
         return [b | m for b, m in zip(base, measured)], [s.image for s in samples], hashes, 0, 0
     codec = p.codecs[codec_name]
+    device = p.device if codec.family == "learned" else "cpu"  # classical codecs never touch the GPU
     keys = [key_of(codec.fingerprint(), quality, h) for h in hashes]
     measured: list = [None] * len(samples)
     decoded: list = [None] * len(samples)
@@ -166,16 +167,14 @@ def _run_group(p: Plan, cache: Cache, executor: _Executor, codec_name: str, qual
         try:
             codec.check(s.image, quality, s.bit_depth)
         except UnsupportedInput as exc:
-            measured[i] = {"bytes": math.nan, "bpp": math.nan, "psnr": math.nan, "ms_ssim": math.nan,
-                           "encode_s": math.nan, "decode_s": math.nan, "status": "unsupported", "error": str(exc)}
+            measured[i] = blank_row("unsupported", str(exc))
             continue
         hit = cache.get_cell(key)
         if hit is not None:
             measured[i], hits = hit[0], hits + 1
-            decoded[i] = partial(decode_cached, codec_name, hit[1], p.device)  # decoded only if a task needs it
+            decoded[i] = partial(decode_cached, codec_name, hit[1], device)  # decoded only if a task needs it
         else:
             todo.append(i)
-    device = p.device if codec.family == "learned" else "cpu"
     results = executor.map([(codec_name, quality, samples[i].image, samples[i].bit_depth, device) for i in todo])
     for i, (row, stream, image) in zip(todo, results):
         measured[i], decoded[i] = row, image
@@ -184,7 +183,7 @@ def _run_group(p: Plan, cache: Cache, executor: _Executor, codec_name: str, qual
     return [b | m for b, m in zip(base, measured)], decoded, keys, len(todo), hits
 
 
-def _run_task(cache: Cache, task, name: str, codec_name: str, decoded: list, rows: list[dict], keys: list[str], samples: list[Sample]) -> dict:
+def _run_task(cache: Cache, task, name: str, decoded: list, rows: list[dict], keys: list[str], samples: list[Sample]) -> dict:
     """Score the group's decoded images; per-image figures go into the rows, the rest is returned."""
     ok = [i for i, r in enumerate(rows) if r["status"] == "ok"]
     if not ok:

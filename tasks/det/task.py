@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from bench.checkpoints import stale_reason, find_checkpoint, load_checkpoint, weights_dirs, checkpoint_name
+from bench.checkpoints import checkpoint_name, find_checkpoint, load_checkpoint, stale_reason, weights_dirs, weights_id
 from bench.datasets.base import Dataset, Sample
 from bench.errors import BenchError
 from bench.tasks.base import Task, TrainConfig
@@ -72,11 +71,7 @@ class DetectionTask(Task):
         model.eval().requires_grad_(False)
         self.model = model.to(self.device)
         self._criterion = None
-        digest = hashlib.sha256(f"{manifest['model_yaml']}|{self.imgsz}|{names}".encode())
-        for key in sorted(state):
-            digest.update(key.encode())
-            digest.update(state[key].cpu().contiguous().numpy().tobytes())
-        self._model_id = digest.hexdigest()[:16]
+        self._model_id = weights_id(state, f"{manifest['model_yaml']}|{self.imgsz}|{names}")
 
     def model_id(self) -> str:
         return self._model_id

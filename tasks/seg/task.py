@@ -8,13 +8,12 @@ defined in `tasks/seg/metrics.py`.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from bench.checkpoints import stale_reason, find_checkpoint, load_checkpoint
+from bench.checkpoints import find_checkpoint, load_checkpoint, stale_reason, weights_id
 from bench.datasets.base import Dataset, Sample
 from bench.errors import BenchError
 from bench.tasks.base import Task, TrainConfig
@@ -45,8 +44,6 @@ class SegmentationTask(Task):
         return stale_reason(cls.name, dataset)
 
     def __init__(self, dataset: Dataset, device: str = "cpu", checkpoint: str | None = None) -> None:
-        import torch
-
         from bench.tasks.seg.model import UNet
 
         path = Path(checkpoint) if checkpoint else find_checkpoint(self.name, dataset.name)
@@ -73,11 +70,7 @@ class SegmentationTask(Task):
             p.requires_grad_(False)
         self.channels = cfg["in_channels"]
         self.class_weights = class_w.float().to(device) if class_w is not None else None
-        digest = hashlib.sha256()
-        for key in sorted(state):
-            digest.update(key.encode())
-            digest.update(state[key].detach().cpu().contiguous().numpy().tobytes())
-        self._model_id = digest.hexdigest()[:16]
+        self._model_id = weights_id(state)
 
     def model_id(self) -> str:
         return self._model_id
