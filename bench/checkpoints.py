@@ -1,8 +1,12 @@
-"""Task-network checkpoints: weights plus the manifest that says what made them.
+"""Network checkpoints: compact weights plus the manifest that says what made them.
 
-Saved as a plain dict of tensors and primitives so they load with
-`torch.load(weights_only=True)` (no pickled code runs). A checkpoint trained on other data
-than the data being evaluated is refused: its dataset fingerprint must match.
+New checkpoints are safetensors files (no pickled code can run on load) with floating-point
+tensors stored as float16, which halves the committed size; the manifest travels inside the
+file's metadata and beside it as `.json`. Older `.pt` files (a dict of tensors read with
+`torch.load(weights_only=True)`) still load. Either way the loader hands back float32 tensors,
+and trainers score their final model through `as_stored`, so the figures in a manifest are those
+of the weights actually stored. A checkpoint trained on other data than the data being evaluated
+is refused: its dataset fingerprint must match.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from pathlib import Path
 
 from bench.errors import BenchError
 
+SUFFIXES = (".safetensors", ".pt")  # looked up in this order; new checkpoints are .safetensors
+FP16_MAX = 65504.0
 
 
 def weights_dirs() -> list[Path]:
@@ -29,14 +35,15 @@ def weights_dirs() -> list[Path]:
 
 
 def checkpoint_name(task: str, dataset: str) -> str:
-    return f"{task}-{dataset}.pt"
+    return f"{task}-{dataset}{SUFFIXES[0]}"
 
 
 def find_checkpoint(task: str, dataset: str) -> Path | None:
     for folder in weights_dirs():
-        path = folder / checkpoint_name(task, dataset)
-        if path.is_file():
-            return path
+        for suffix in SUFFIXES:
+            path = folder / f"{task}-{dataset}{suffix}"
+            if path.is_file():
+                return path
     return None
 
 
@@ -68,14 +75,41 @@ def weights_id(state: dict, salt: str = "") -> str:
     return digest.hexdigest()[:16]
 
 
+def _compact(tensor):
+    """float16 for floating tensors that fit its range; everything else as it is."""
+    import torch
+
+    tensor = tensor.detach().cpu().contiguous()
+    if tensor.is_floating_point() and (tensor.numel() == 0 or float(tensor.abs().max()) <= FP16_MAX):
+        return tensor.to(torch.float16)
+    return tensor
+
+
+def _expand(state: dict) -> dict:
+    """float32 for every floating tensor: what the networks are built with."""
+    return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+
+
+def as_stored(state_dict: dict) -> dict:
+    """The state dict exactly as `load_checkpoint` will return it after `save_checkpoint`."""
+    return _expand({k: _compact(v) for k, v in state_dict.items()})
+
+
 def save_checkpoint(path: Path, state_dict: dict, manifest: dict) -> Path:
-    """Write `path` (.pt) and its manifest beside it (.json), each atomically."""
+    """Write `path` and its manifest beside it (.json), each atomically. A `.safetensors` path
+    stores compact float16 weights; a `.pt` path the legacy torch format."""
     import torch
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    torch.save({"state_dict": {k: v.detach().cpu() for k, v in state_dict.items()}, "manifest": json.dumps(manifest, default=str)}, tmp)
+    text = json.dumps(manifest, default=str)
+    if path.suffix == ".safetensors":
+        from safetensors.torch import save_file
+
+        save_file({k: _compact(v) for k, v in state_dict.items()}, str(tmp), metadata={"manifest": text})
+    else:
+        torch.save({"state_dict": {k: v.detach().cpu() for k, v in state_dict.items()}, "manifest": text}, tmp)
     os.replace(tmp, path)
     tmp_json = path.with_name(f".{path.stem}.json.tmp")
     tmp_json.write_text(json.dumps(manifest, indent=2, default=str))
@@ -83,15 +117,28 @@ def save_checkpoint(path: Path, state_dict: dict, manifest: dict) -> Path:
     return path
 
 
-def load_checkpoint(path: Path, dataset_fingerprint: str | None = None) -> tuple[dict, dict]:
+def _read(path: Path) -> tuple[dict, dict]:
+    if path.suffix == ".safetensors":
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt", device="cpu") as fh:
+            manifest = json.loads((fh.metadata() or {})["manifest"])
+            state = {key: fh.get_tensor(key) for key in fh.keys()}
+        return state, manifest
     import torch
 
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    return blob["state_dict"], json.loads(blob["manifest"])
+
+
+def load_checkpoint(path: Path, dataset_fingerprint: str | None = None) -> tuple[dict, dict]:
+    """(float32 state dict, manifest) from a .safetensors or .pt checkpoint."""
+    path = Path(path)
     try:
-        blob = torch.load(Path(path), map_location="cpu", weights_only=True)
-        state, manifest = blob["state_dict"], json.loads(blob["manifest"])
+        state, manifest = _read(path)
     except Exception as exc:
         raise BenchError(f"checkpoint {path} is unreadable: {exc}".splitlines()[0]) from exc
     trained_on = manifest.get("dataset_fingerprint")
     if dataset_fingerprint is not None and trained_on != dataset_fingerprint:
         raise BenchError(_mismatch(path, trained_on, dataset_fingerprint, manifest.get("task", "TASK"), manifest.get("dataset", "NAME")))
-    return state, manifest
+    return _expand(state), manifest

@@ -191,6 +191,7 @@ def train_task_cmd(
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Batch size. Default: the task's own."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA when present), cpu or cuda[:N]."),
+    settings: list[str] = typer.Option([], "--set", help="KEY=VALUE training option of the task (repeatable), e.g. --set base=24; recorded in the manifest."),
 ) -> None:
     """Train a task network on a dataset and save checkpoint, manifest and per-epoch log."""
     import os
@@ -205,11 +206,25 @@ def train_task_cmd(
     dataset = open_dataset(data or default_dataset())
     if epochs is not None and epochs < 1:
         raise BenchError(f"--epochs must be at least 1, got {epochs}")
+    options = _parse_settings(settings)
     target = out or Path(os.environ.get("BENCH_WEIGHTS_DIR", "weights")) / checkpoint_name(task, dataset.name)
     manifest = task_cls.train(dataset, TrainConfig(out=target, epochs=epochs, batch_size=batch_size, seed=seed,
-                                                   device=resolve_device(device)))
+                                                   device=resolve_device(device), options=options))
     err.print(f"checkpoint -> {target}")
     _print_json(manifest.get("metrics", {}))
+
+
+def _parse_settings(settings: list[str]) -> dict:
+    """--set KEY=VALUE pairs, values read as YAML scalars (3e-3, true, 24, cosine)."""
+    import yaml
+
+    options = {}
+    for item in settings:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise BenchError(f"--set {item!r}: expected KEY=VALUE")
+        options[key.strip()] = yaml.safe_load(value)
+    return options
 
 
 def print_summary(summary, task_columns: list[str]) -> None:

@@ -25,6 +25,7 @@ from bench.datasets.spec import open_dataset
 from bench.device import resolve_device
 from bench.errors import BenchError, UnsupportedInput
 from bench.results import group_key
+from bench.versions import quality_version
 
 REFERENCE = "reference"
 
@@ -159,7 +160,7 @@ def _run_group(p: Plan, cache: Cache, executor: _Executor, codec_name: str, qual
         return [b | m for b, m in zip(base, measured)], [s.image for s in samples], hashes, 0, 0
     codec = p.codecs[codec_name]
     device = p.device if codec.family == "learned" else "cpu"  # classical codecs never touch the GPU
-    keys = [key_of(codec.fingerprint(), quality, h) for h in hashes]
+    keys = [key_of(codec.fingerprint(), quality, quality_version(), h) for h in hashes]
     measured: list = [None] * len(samples)
     decoded: list = [None] * len(samples)
     todo, hits = [], 0
@@ -188,7 +189,7 @@ def _run_task(cache: Cache, task, name: str, decoded: list, rows: list[dict], ke
     ok = [i for i, r in enumerate(rows) if r["status"] == "ok"]
     if not ok:
         return {}
-    key = key_of("task", name, task.model_id(), [keys[i] for i in ok])
+    key = key_of("task", name, task.model_id(), task.scoring_version(), [keys[i] for i in ok])
     scores = cache.get_json(key)
     if scores is None:
         images = [decoded[i]() if callable(decoded[i]) else decoded[i] for i in ok]

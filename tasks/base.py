@@ -56,6 +56,10 @@ class TrainConfig:
 class Task(ABC):
     name: ClassVar[str]
     summary_columns: ClassVar[tuple[str, ...]] = ()  # columns this task adds to summary.csv
+    # what computes this task's scores from pixels (prediction, post-processing, metrics) and the
+    # libraries it calls: their digest is part of every cached score's key (`scoring_version`)
+    scoring_modules: ClassVar[tuple[str, ...]] = ()
+    scoring_packages: ClassVar[tuple[str, ...]] = ()
     headline_columns: ClassVar[tuple[str, ...]] = ()  # the few `bench run` prints in its table
 
     @classmethod
@@ -73,6 +77,13 @@ class Task(ABC):
     @abstractmethod
     def model_id(self) -> str:
         """Content hash of the network weights: results cached under another id are not reused."""
+
+    def scoring_version(self) -> str:
+        """Digest of the scoring code (the task's own module and `scoring_modules`): cached
+        scores made by other code are never reused."""
+        from bench.versions import code_version
+
+        return code_version((type(self).__module__, *self.scoring_modules), self.scoring_packages)
 
     @abstractmethod
     def predict(self, images: Sequence[np.ndarray], samples: Sequence[Sample]) -> list[Any]:

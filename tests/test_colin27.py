@@ -23,20 +23,36 @@ def colin():
 def test_native_size_and_values(colin):
     assert {s.image.shape for s in colin.samples} == {(217, 181)}
     assert {s.image.dtype for s in colin.samples} == {np.dtype(np.uint8)} and colin.bit_depths == [8]
-    assert colin.split_counts() == {"train": 80, "val": 9, "test": 18}
+    assert colin.split_counts() == {"train": 70, "val": 12, "test": 24}
 
 
 @needs_data
-def test_no_test_slice_has_a_training_neighbour_within_3_mm(colin):
+@pytest.mark.parametrize("held_out", ["test", "val"])
+def test_no_held_out_slice_has_a_training_neighbour_within_3_mm(colin, held_out):
     z = {split: np.array([int(s.id[1:]) for s in colin.split(split)]) for split in ("train", "val", "test")}
-    nearest = np.abs(z["test"][:, None] - z["train"][None, :]).min(axis=1)
+    nearest = np.abs(z[held_out][:, None] - z["train"][None, :]).min(axis=1)
     assert nearest.min() >= 3
-    assert not set(z["test"]) & (set(z["train"]) | set(z["val"]))
+    others = set().union(*(set(z[s]) for s in z if s != held_out))
+    assert not set(z[held_out]) & others
 
 
 @needs_data
-def test_every_class_appears_in_train_and_test(colin):
-    for split in ("train", "test"):
+def test_datasets_show_reports_the_gaps(colin):
+    from bench.datasets.show import describe
+
+    assert describe(colin)["split_gaps_mm"] == {"train-val": 3.0, "train-test": 3.0, "val-test": 3.0}
+
+
+@needs_data
+def test_detection_test_split_is_big_enough_to_rank_codecs(colin):
+    test = colin.split("test")
+    assert sum(len(s.boxes) for s in test) >= 150
+    assert sum(len(s.boxes) > 0 for s in test) >= 15
+
+
+@needs_data
+def test_every_class_appears_in_every_split(colin):
+    for split in ("train", "val", "test"):
         seg = np.bincount(np.concatenate([s.mask.ravel() for s in colin.split(split)]), minlength=len(SEG_CLASSES))
         det = np.bincount(np.concatenate([s.labels for s in colin.split(split)]), minlength=len(DET_CLASSES))
         assert (seg > 0).all() and (det > 0).all(), split

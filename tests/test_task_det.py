@@ -113,7 +113,7 @@ _OFFLINE_SCRIPT = textwrap.dedent(
 def phantom_run(tmp_path_factory):
     """Train 1 epoch on phantom mr8 (imgsz 64) with sockets blocked; a fresh YOLO_CONFIG_DIR (no font yet)."""
     root = tmp_path_factory.mktemp("det")
-    ckpt = root / "weights" / "det-phantom.pt"
+    ckpt = root / "weights" / "det-phantom.safetensors"
     env = {**os.environ, "YOLO_CONFIG_DIR": str(root / "yolo-config"), "BENCH_WEIGHTS_DIR": str(root / "none")}
     env.pop("YOLO_OFFLINE", None)  # the task must set it itself
     proc = subprocess.run([sys.executable, "-c", _OFFLINE_SCRIPT, str(ckpt)], capture_output=True, text=True,
@@ -136,20 +136,23 @@ def test_smoke_checkpoint_evaluates_and_loads_safely(phantom_run, monkeypatch):
     from bench.datasets.phantom import open_phantom
     from bench.tasks.det.task import DetectionTask
 
+    from bench.checkpoints import load_checkpoint
+
     ckpt, result, _ = phantom_run
-    blob = torch.load(ckpt, map_location="cpu", weights_only=True)
-    manifest = json.loads(blob["manifest"])
+    state, manifest = load_checkpoint(ckpt)
+    assert all(v.dtype != torch.float16 for v in state.values())  # stored as float16, handed back as float32
     for key in ("task", "dataset", "dataset_fingerprint", "config", "seed", "metrics", "packages", "train_seconds",
                 "device", "command", "model_yaml", "class_names", "imgsz"):
         assert key in manifest, key
-    assert set(manifest["metrics"]["test"]) >= {"map50", "map50_95"}
+    assert set(manifest["metrics"]["test"]) >= {"map50", "map50_95", "map50_lo", "map50_95_hi", "n_boxes"}
     assert ckpt.with_suffix(".csv").is_file() and ckpt.with_suffix(".json").is_file()
     ds = open_phantom("mr8")
     task = DetectionTask(ds, checkpoint=str(ckpt))
     test = ds.split("test")
     scores = task.evaluate([s.image for s in test], test, batch_size=3)
-    assert set(scores.summary) == {"map50", "map50_95"}
+    assert set(scores.summary) == {"map50", "map50_95", "map50_lo", "map50_hi", "map50_95_lo", "map50_95_hi"}
     assert all(0.0 <= v <= 1.0 for v in scores.summary.values())
+    assert scores.summary["map50_lo"] <= scores.summary["map50_hi"]
     assert len(scores.per_image) == len(test) and all(set(d) == {"n_det"} for d in scores.per_image)
     assert scores.summary["map50"] == pytest.approx(manifest["metrics"]["test"]["map50"])  # one scoring path
     assert len(task.model_id()) == 16

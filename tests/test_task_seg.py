@@ -17,7 +17,7 @@ from bench.tasks.base import TrainConfig  # noqa: E402
 from bench.tasks.seg.metrics import SegMetric, bootstrap_mean, hd95_backend  # noqa: E402
 from bench.tasks.seg.model import UNet  # noqa: E402
 from bench.tasks.seg.task import SegmentationTask  # noqa: E402
-from bench.tasks.seg.train import normalise  # noqa: E402
+from bench.tasks.seg.predict import normalise  # noqa: E402
 
 COLIN27_DIR = Path("/usr/share/mricron/templates")
 REPO = Path(__file__).resolve().parent.parent
@@ -46,10 +46,12 @@ def test_metrics_exact_values_on_hand_made_masks():
     for i, (gt, pred) in enumerate(_hand_made()):
         metric.update([pred], [_sample(gt, f"s{i}")])
     scores = metric.compute()
-    assert scores.per_image[0] == pytest.approx({"dice": 0.25, "iou": 1 / 6})  # mean(0.5, 0), mean(1/3, 0)
-    assert scores.per_image[1] == pytest.approx({"dice": 1.0, "iou": 1.0})  # b undefined: skipped
+    # mean(0.5, 0), mean(1/3, 0); b is in the ground truth, so MONAI's reading counts its 0 too
+    assert scores.per_image[0] == pytest.approx({"dice": 0.25, "iou": 1 / 6, "dice_monai": 0.25})
+    assert scores.per_image[1] == pytest.approx({"dice": 1.0, "iou": 1.0, "dice_monai": 1.0})  # b undefined: skipped
     s = scores.summary
     assert s["dice"] == pytest.approx(0.625)
+    assert s["dice_monai"] == pytest.approx((0.25 + 1) / 2)  # classes first, then images
     assert s["iou"] == pytest.approx((1 / 6 + 1) / 2)
     assert s["dice_a"] == pytest.approx(0.75) and s["dice_b"] == pytest.approx(0.0)
     assert s["iou_a"] == pytest.approx((1 / 3 + 1) / 2)
@@ -65,7 +67,8 @@ def test_image_without_foreground_scores_one_and_wrong_shape_is_refused():
     metric = SegMetric(["background", "a"], hd95=False)
     empty = np.zeros((3, 3), np.uint8)
     metric.update([empty], [_sample(empty)])
-    assert metric.compute().per_image == [{"dice": 1.0, "iou": 1.0}]
+    row = metric.compute().per_image[0]
+    assert (row["dice"], row["iou"]) == (1.0, 1.0) and np.isnan(row["dice_monai"])  # MONAI: nothing to score
     with pytest.raises(BenchError, match="differ in shape"):
         metric.update([np.zeros((2, 3), np.uint8)], [_sample(empty)])
 
@@ -109,14 +112,14 @@ def test_normalise_by_bit_depth_and_channels():
 def trained(tmp_path_factory):
     """A tiny network trained briefly on phantom:mr8 (seconds on a CPU)."""
     dataset = open_phantom("mr8")
-    out = tmp_path_factory.mktemp("seg") / "seg-phantom.pt"
+    out = tmp_path_factory.mktemp("seg") / "seg-phantom.safetensors"
     manifest = SegmentationTask.train(dataset, TrainConfig(out=out, epochs=2, batch_size=4, seed=0, options=dict(TINY)))
     return dataset, out, manifest
 
 
 def test_smoke_training_writes_checkpoint_manifest_log_and_config(trained):
     dataset, out, manifest = trained
-    for suffix in (".pt", ".json", ".csv", ".config.yaml"):
+    for suffix in (".safetensors", ".json", ".csv", ".config.yaml"):
         assert out.with_suffix(suffix).is_file(), suffix
     on_disk = json.loads(out.with_suffix(".json").read_text())
     assert on_disk["dataset_fingerprint"] == dataset.fingerprint == manifest["dataset_fingerprint"]
@@ -134,7 +137,7 @@ def test_task_from_checkpoint_evaluates(trained):
     samples = dataset.split("test")
     scores = task.evaluate([s.image for s in samples], samples)
     assert len(scores.per_image) == len(samples)
-    expected = {"dice", "iou"} | ({"hd95"} if hd95_backend() is not None else set())
+    expected = {"dice", "iou", "dice_monai"} | ({"hd95"} if hd95_backend() is not None else set())
     assert set(scores.per_image[0]) == expected
     assert 0.0 <= scores.summary["dice"] <= 1.0 and scores.summary["dice_lo"] <= scores.summary["dice"] <= scores.summary["dice_hi"]
     assert {"miou", "fg_miou", "dice_organ", "dice_lesion"} <= set(scores.summary)
@@ -174,18 +177,42 @@ def test_supports_names_the_train_command_and_finds_weights_dir(trained, tmp_pat
 
 @pytest.mark.skipif(not (COLIN27_DIR / "ch2.nii.gz").is_file(), reason="mricron-data (Colin27) not installed")
 def test_committed_colin27_checkpoint_loads_and_matches_the_data():
-    path = REPO / "tasks" / "weights" / "seg-colin27-aal.pt"
-    if not path.is_file():
-        pytest.skip("default checkpoint not trained yet")
+    from bench.checkpoints import load_checkpoint
     from bench.datasets.colin27 import open_colin27
 
-    blob = torch.load(path, map_location="cpu", weights_only=True)
-    manifest = json.loads(blob["manifest"])
+    path = REPO / "tasks" / "weights" / "seg-colin27-aal.safetensors"
+    state, manifest = load_checkpoint(path)
     dataset = open_colin27()
     assert manifest["dataset_fingerprint"] == dataset.fingerprint
     assert manifest["task"] == "seg" and manifest["dataset"] == "colin27-aal"
     assert path.stat().st_size < 10 * 2**20
+    assert set(manifest["inference"]) == {"flip_tta", "min_class_pixels"}
     for suffix in (".json", ".csv", ".config.yaml"):
         assert path.with_suffix(suffix).is_file(), suffix
     task = SegmentationTask(dataset, checkpoint=str(path))
     assert task.model_id()
+
+
+def test_dice_monai_is_monais_ignore_empty_reading():
+    from monai.metrics import DiceMetric
+    from torch.nn import functional as F
+
+    rng = np.random.default_rng(3)
+    gts, preds = [], []
+    for i in range(6):
+        gt = rng.integers(0, 3, (16, 16)).astype(np.uint8)
+        gt[gt == 2] = 0 if i % 2 else 2  # class 2 missing from half the images
+        pred = np.where(rng.random((16, 16)) < 0.7, gt, rng.integers(0, 4, (16, 16))).astype(np.uint8)
+        gts.append(gt)
+        preds.append(pred)
+    metric = SegMetric(["bg", "a", "b", "c"], hd95=False)
+    metric.update(preds, [_sample(g, f"s{i}") for i, g in enumerate(gts)])
+    ours = metric.compute().summary
+
+    def onehot(masks):
+        return F.one_hot(torch.from_numpy(np.stack(masks).astype(np.int64)), 4).permute(0, 3, 1, 2).float()
+
+    monai = DiceMetric(include_background=False, ignore_empty=True)
+    monai(onehot(preds), onehot(gts))
+    assert ours["dice_monai"] == pytest.approx(float(monai.aggregate()), abs=1e-6)
+    assert ours["dice_monai"] > ours["dice"]  # class c is predicted but never present: 0 in ours, skipped by MONAI

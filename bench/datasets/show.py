@@ -28,6 +28,22 @@ def _split_order(dataset: Dataset) -> list[str]:
     return [s for s in SPLITS if s in present] + sorted(present - set(SPLITS))
 
 
+def split_gaps(dataset: Dataset) -> dict[str, float]:
+    """Smallest distance (mm) between any two slices of different splits, for loaders that record
+    slice positions in `extra["slice_mm"]` (slab-split volumes); {} otherwise."""
+    positions = (dataset.extra or {}).get("slice_mm") or {}
+    by_split: dict[str, list[float]] = {}
+    for s in dataset.samples:
+        if s.id in positions:
+            by_split.setdefault(s.split, []).append(float(positions[s.id]))
+    names = [n for n in SPLITS if n in by_split]
+    gaps = {}
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            gaps[f"{a}-{b}"] = float(np.abs(np.subtract.outer(by_split[a], by_split[b])).min())
+    return gaps
+
+
 def describe(dataset: Dataset) -> dict:
     """Counts per split, pixels per segmentation class and boxes per detection class per split, sizes,
     bit depths, channels and modalities."""
@@ -82,6 +98,7 @@ def describe(dataset: Dataset) -> dict:
         "seg_images": seg_images if seg_classes else {},
         "det_classes": det_classes or None,
         "det_boxes": det_boxes if det_classes else {},
+        "split_gaps_mm": split_gaps(dataset),
     }
 
 
@@ -107,6 +124,7 @@ def print_description(desc: dict, console) -> None:
                        ("image size (W×H)", shape),
                        ("tasks", ", ".join(desc["tasks"]) or "none (no masks or boxes)"),
                        ("fingerprint", desc["fingerprint"]),
+                       ("closest slices across splits", ", ".join(f"{k} {v:g} mm" for k, v in desc.get("split_gaps_mm", {}).items()) or "-"),
                        ("source", desc["source"] or "-"),
                        ("description", desc["description"] or "-")):
         overview.add_row(key, value)

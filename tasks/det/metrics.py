@@ -3,7 +3,9 @@
 Predictions and ground truth are accumulated image by image (`update`) and scored once
 (`compute`), so a codec × quality group gets one mAP computed exactly like the reference's.
 Per image we only report how many boxes score ≥ 0.25 (`n_det`): mAP is a ranking over the
-split and means nothing for one image.
+split and means nothing for one image. Its uncertainty over images is a bootstrap interval
+(`map50_lo`/`_hi`, `map50_95_lo`/`_hi`: 95% percentile, images resampled with replacement,
+`bootstrap.DRAWS` draws, numpy seed 0), re-accumulated by `tasks/det/bootstrap.py`.
 """
 
 from __future__ import annotations
@@ -93,7 +95,11 @@ class DetectionMetric(Metric):
             self._dt.append((np.asarray(pred["boxes"]), np.asarray(pred["scores"]), np.asarray(pred["labels"])))
 
     def compute(self) -> TaskScores:
+        from bench.tasks.det.bootstrap import bootstrap_map
+
         scores = coco_map(self._gt, self._dt, self.class_names)
         per_image = [{"n_det": float((np.asarray(s) >= N_DET_CONF).sum())} for _, s, _ in self._dt]
-        return TaskScores(per_image=per_image, summary={"map50": scores["map50"], "map50_95": scores["map50_95"]},
+        summary = {"map50": scores["map50"], "map50_95": scores["map50_95"],
+                   **bootstrap_map(self._gt, self._dt, len(self.class_names))}
+        return TaskScores(per_image=per_image, summary=summary,
                           extra={"ap50_per_class": scores["ap50_per_class"], "ap50_95_per_class": scores["ap50_95_per_class"]})

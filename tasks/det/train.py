@@ -168,7 +168,8 @@ def train(task_cls, dataset: Dataset, config: TrainConfig) -> dict[str, Any]:
         except BenchError:
             continue
         scores = task.evaluate([s.image for s in samples], samples)
-        metrics[split] = {"map50": scores.summary["map50"], "map50_95": scores.summary["map50_95"], "n_images": len(samples)}
+        metrics[split] = {**{k: scores.summary[k] for k in task_cls.summary_columns}, "n_images": len(samples),
+                          "n_boxes": int(sum(len(s.boxes) for s in samples if s.boxes is not None))}
         if split == "test":
             metrics["test_ap50_per_class"] = scores.extra["ap50_per_class"]
             metrics["test_ap50_95_per_class"] = scores.extra["ap50_95_per_class"]

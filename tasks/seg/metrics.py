@@ -5,6 +5,11 @@ Definitions (class 0 is background, the others are foreground):
   from both the ground truth and the prediction is undefined on that image (NaN) and is skipped.
 - Per image `dice` / `iou`: mean over the foreground classes defined on that image (present in the
   ground truth or the prediction). An image with no foreground in either scores 1.0 (nothing to miss).
+- `dice_monai`: MONAI's `DiceMetric(include_background=False, ignore_empty=True)` reading,
+  reported beside the headline `dice`. Only foreground classes present in the GROUND TRUTH count,
+  so a class predicted on an image without it is skipped instead of scoring 0. Per image: the mean
+  over those classes (NaN with no foreground); summary: the mean over images that have one, as
+  MONAI's `aggregate()` reduces (classes first, then images), with `_lo`/`_hi` like `dice`.
 - Per image `hd95` (only when MONAI is installed: `monai.metrics.compute_hausdorff_distance`, 95th
   percentile, in pixels): mean over foreground classes present in BOTH ground truth and prediction
   (a distance is undefined otherwise, so a missed class shows in Dice, not here); NaN if none.
@@ -136,14 +141,16 @@ class SegMetric(Metric):
 
     def compute(self) -> TaskScores:
         dice, iou = self.per_class()
+        in_truth = np.array([cm.sum(1)[1:] > 0 for cm in self.matrices]).reshape(-1, self.num_classes - 1)
         per_image = []
         for i in range(len(self.matrices)):
-            row = {"dice": _nanmean(dice[i, 1:], empty=1.0), "iou": _nanmean(iou[i, 1:], empty=1.0)}
+            row = {"dice": _nanmean(dice[i, 1:], empty=1.0), "iou": _nanmean(iou[i, 1:], empty=1.0),
+                   "dice_monai": _nanmean(dice[i, 1:][in_truth[i]])}
             if self.use_hd95:
                 row["hd95"] = _nanmean(self.hd95[i])
             per_image.append(row)
         summary: dict[str, float] = {}
-        metrics = ["dice", "iou"] + (["hd95"] if self.use_hd95 else [])
+        metrics = ["dice", "iou", "dice_monai"] + (["hd95"] if self.use_hd95 else [])
         for name in metrics:
             mean, lo, hi = bootstrap_mean([r[name] for r in per_image])
             summary.update({name: mean, f"{name}_lo": lo, f"{name}_hi": hi})

@@ -8,6 +8,7 @@ defined in `tasks/seg/metrics.py`.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
@@ -23,8 +24,11 @@ from bench.tasks.seg.metrics import SegMetric
 class SegmentationTask(Task):
     name: ClassVar[str] = "seg"
     summary_columns: ClassVar[tuple[str, ...]] = ("dice", "dice_lo", "dice_hi", "iou", "iou_lo", "iou_hi",
-                                                  "miou", "fg_miou", "hd95", "hd95_lo", "hd95_hi")
+                                                  "miou", "fg_miou", "dice_monai", "dice_monai_lo", "dice_monai_hi",
+                                                  "hd95", "hd95_lo", "hd95_hi")
     headline_columns: ClassVar[tuple[str, ...]] = ("dice", "miou", "hd95")
+    scoring_modules: ClassVar[tuple[str, ...]] = ("bench.tasks.seg.metrics", "bench.tasks.seg.model", "bench.tasks.seg.predict")
+    scoring_packages: ClassVar[tuple[str, ...]] = ("torch", "monai", "numpy")
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
@@ -70,16 +74,20 @@ class SegmentationTask(Task):
             p.requires_grad_(False)
         self.channels = cfg["in_channels"]
         self.class_weights = class_w.float().to(device) if class_w is not None else None
-        self._model_id = weights_id(state)
+        from bench.tasks.seg.predict import DEFAULT_INFERENCE
+
+        self.inference = {**DEFAULT_INFERENCE, **(manifest.get("inference") or {})}
+        self._model_id = weights_id(state, json.dumps(self.inference, sort_keys=True))
 
     def model_id(self) -> str:
         return self._model_id
 
     def predict(self, images: Sequence[np.ndarray], samples: Sequence[Sample]) -> list[np.ndarray]:
         """H×W class maps (uint8) for the decoded images, normalised by each sample's bit depth."""
-        from bench.tasks.seg.train import predict_masks
+        from bench.tasks.seg.predict import predict_masks
 
-        return predict_masks(self.model, list(images), [s.bit_depth for s in samples], self.channels, self.device)
+        return predict_masks(self.model, list(images), [s.bit_depth for s in samples], self.channels, self.device,
+                             **self.inference)
 
     def metric(self) -> SegMetric:
         return SegMetric(self.class_names)

@@ -26,10 +26,11 @@ from typing import Any
 
 import numpy as np
 
-from bench.checkpoints import save_checkpoint
+from bench.checkpoints import as_stored, save_checkpoint
 from bench.datasets.base import Dataset, Sample
 from bench.errors import BenchError
 from bench.tasks.base import TrainConfig
+from bench.tasks.seg.predict import normalise, predict_masks
 
 DEFAULTS = {
     "epochs": 200,
@@ -60,25 +61,6 @@ def _use_bf16(setting, device: str) -> bool:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except Exception:
         return False
-
-
-def normalise(images, bit_depths, channels: int):
-    """List of H×W / H×W×C integer arrays -> float32 tensor N×C×H×W in [0, 1] (by bit depth)."""
-    import torch
-
-    arrays = []
-    for image, depth in zip(images, bit_depths):
-        a = np.asarray(image, np.float32) / float(2 ** int(depth) - 1)
-        a = a[None] if a.ndim == 2 else np.moveaxis(a, -1, 0)
-        if a.shape[0] != channels:
-            if a.shape[0] == 1:
-                a = np.repeat(a, channels, 0)
-            elif channels == 1:
-                a = a.mean(0, keepdims=True)
-            else:
-                raise BenchError(f"seg: the network takes {channels} channels, the image has {a.shape[0]}")
-        arrays.append(a)
-    return torch.from_numpy(np.stack(arrays))
 
 
 def seg_loss(logits, target, class_weights=None, dice_weight: float = 1.0):
@@ -157,31 +139,30 @@ def _batches(samples: list[Sample], size: int):
         yield chunk
 
 
-def predict_masks(model, samples_or_images, bit_depths, channels: int, device: str, batch_size: int = 8) -> list[np.ndarray]:
-    import torch
-
-    model.eval()
-    out = []
-    items = list(zip(samples_or_images, bit_depths))
-    with torch.no_grad():
-        start = 0
-        while start < len(items):
-            shape = np.shape(items[start][0])
-            end = start
-            while end < len(items) and end - start < batch_size and np.shape(items[end][0]) == shape:
-                end += 1
-            x = normalise([i for i, _ in items[start:end]], [d for _, d in items[start:end]], channels).to(device)
-            out.extend(model(x).argmax(1).cpu().numpy().astype(np.uint8 if model.num_classes <= 256 else np.int64))
-            start = end
-    return out
-
-
-def _score(model, samples, class_names, channels, device, hd95=False):
+def _score(model, samples, class_names, channels, device, hd95=False, inference=None):
     from bench.tasks.seg.metrics import SegMetric
 
     metric = SegMetric(class_names, hd95=hd95)
-    metric.update(predict_masks(model, [s.image for s in samples], [s.bit_depth for s in samples], channels, device), samples)
+    masks = predict_masks(model, [s.image for s in samples], [s.bit_depth for s in samples], channels, device,
+                          **(inference or {}))
+    metric.update(masks, samples)
     return metric.compute()
+
+
+INFERENCE_GRID = [{"flip_tta": flip, "min_class_pixels": px} for flip in (False, True) for px in (0, 10, 25, 50, 100)]
+
+
+def choose_inference(model, val_set, test_set, class_names, channels, device) -> tuple[dict, list[dict]]:
+    """The inference setting (flip TTA, small-class removal) with the best val Dice; the simplest
+    wins ties. Test figures are logged beside each setting, never used to choose."""
+    table = []
+    for setting in INFERENCE_GRID:
+        row = dict(setting, val_dice=round(_score(model, val_set, class_names, channels, device, inference=setting).summary["dice"], 5))
+        if test_set:
+            row["test_dice"] = round(_score(model, test_set, class_names, channels, device, inference=setting).summary["dice"], 5)
+        table.append(row)
+    best = max(table, key=lambda r: (r["val_dice"], -r["flip_tta"], -r["min_class_pixels"]))
+    return {k: best[k] for k in ("flip_tta", "min_class_pixels")}, table
 
 
 def _split_metrics(scores) -> dict[str, float]:
@@ -195,6 +176,9 @@ def train(dataset: Dataset, config: TrainConfig, task_name: str = "seg") -> dict
     from bench.manifest import package_versions
     from bench.tasks.seg.model import UNet
 
+    unknown = sorted(set(config.options or {}) - set(DEFAULTS))
+    if unknown:
+        raise BenchError(f"seg: unknown training option {unknown[0]!r}; known: {', '.join(DEFAULTS)}")
     opts = {**DEFAULTS, **(config.options or {})}
     epochs = int(config.epochs or opts["epochs"])
     batch_size = int(config.batch_size or opts["batch_size"])
@@ -303,18 +287,21 @@ def train(dataset: Dataset, config: TrainConfig, task_name: str = "seg") -> dict
             break
     train_seconds = time.perf_counter() - started
 
-    model.load_state_dict(best[2])
+    model.load_state_dict(as_stored(best[2]))  # score the weights exactly as stored (float16)
     hd95 = bool(opts["hd95_at_end"])
-    val_scores = _score(model, val_set, class_names, channels, device, hd95=hd95)
-    metrics = {"selected_epoch": best[1], "val": _split_metrics(val_scores)}
+    inference, inference_table = choose_inference(model, val_set, test_set, class_names, channels, device)
+    val_scores = _score(model, val_set, class_names, channels, device, hd95=hd95, inference=inference)
+    metrics = {"selected_epoch": best[1], "val": _split_metrics(val_scores), "inference_choice": inference_table}
     if test_set:  # computed once, on the selected checkpoint, never used for selection
-        metrics["test"] = _split_metrics(_score(model, test_set, class_names, channels, device, hd95=hd95))
+        metrics["test"] = _split_metrics(_score(model, test_set, class_names, channels, device, hd95=hd95,
+                                                inference=inference))
     manifest = {
         "task": task_name,
         "dataset": dataset.name,
         "dataset_fingerprint": dataset.fingerprint,
         "seg_classes": class_names,
         "model": {"arch": "UNet", **model.config()},
+        "inference": inference,
         "config": {"epochs": epochs, "batch_size": batch_size, "steps_per_epoch": steps_per_epoch,
                    "total_steps": total_steps, **{k_: v for k_, v in opts.items() if k_ not in ("epochs", "batch_size", "steps_per_epoch")},
                    "threads": threads, "bf16_autocast": bf16, "class_weights": [round(float(w), 4) for w in class_w]},
