@@ -13,11 +13,19 @@ from bench.quality import ms_ssim, psnr
 _codecs: dict[tuple[str, str], object] = {}
 
 
-def codec_instance(name: str, device: str = "cpu"):
-    """One instance per process and device: learned codecs load their weights once."""
-    key = (name, device)
+def build_codec(spec_text: str, device: str = "cpu"):
+    """A codec from its spec (`name` or `name:key=value...`); bad names or options raise BenchError."""
+    from bench.codecs.options import parse_spec
+
+    spec = parse_spec(spec_text)
+    return registry.get("codec", spec.name)(device=device, **spec.options)
+
+
+def codec_instance(spec_text: str, device: str = "cpu"):
+    """One instance per process, spec and device: learned codecs load their weights once."""
+    key = (spec_text, device)
     if key not in _codecs:
-        _codecs[key] = registry.get("codec", name)(device=device)
+        _codecs[key] = build_codec(spec_text, device)
     return _codecs[key]
 
 

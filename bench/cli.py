@@ -50,16 +50,24 @@ def codecs_cmd(as_json: bool = typer.Option(False, "--json", help="Print a JSON 
     if as_json:
         return _print_json(rows)
     table = Table(title="codecs")
-    for col in ("name", "family", "backend", "bit depths", "ch", "quality (defaults)", "available"):
+    for col in ("name", "family", "backend", "bit depths", "ch", "quality (defaults)", "options (NAME:key=value)", "available"):
         table.add_column(col, overflow="fold")
     for r in rows:
         quality = f"{r['quality']}: {r['quality_meaning']}\n{', '.join(f'{q:g}' for q in r['default_qualities'])}" if r["quality"] else "-"
         if r["lossless"] is not None:
             quality += f" (lossless {r['lossless']:g})"
         table.add_row(r["name"], r["family"] or "-", r["backend"] or "-", ",".join(map(str, r["bit_depths"])),
-                      ",".join(map(str, r["channels"])), quality,
+                      ",".join(map(str, r["channels"])), quality, _options_text(r["options"]),
                       "[green]yes[/]" if r["available"] else f"[red]no[/]: {r['reason']}")
     out.print(table)
+
+
+def _options_text(options: list[dict]) -> str:
+    lines = []
+    for o in options:
+        allowed = "|".join(map(str, o["choices"])) if o["choices"] else o["type"]
+        lines.append(f"{o['name']}={o['default']} ({allowed}): {o['meaning']}")
+    return "\n".join(lines) or "-"
 
 
 @datasets_app.callback()
@@ -135,7 +143,7 @@ def _default_tasks(data: str) -> tuple[list[str], list[str]]:
 
 @app.command("run")
 def run_cmd(
-    codecs: Optional[str] = typer.Option(None, "--codecs", "-c", help="Comma-separated codec names (see `bench codecs`). Default: every available built-in codec."),
+    codecs: Optional[str] = typer.Option(None, "--codecs", "-c", help="Comma-separated codecs, each NAME or NAME:key=value[:key=value] with the options `bench codecs` lists (e.g. vvc:preset=medium). Default: every available built-in codec."),
     data: Optional[str] = typer.Option(None, "--data", "-d", help="Dataset as NAME or NAME:PATH (see `bench datasets`). Default: colin27-aal when installed, else phantom."),
     task: Optional[str] = typer.Option(None, "--task", "-t", help="none, seg, det or seg,det. Default: every task the dataset and the installed task networks support."),
     split: str = typer.Option("test", "--split", help="Dataset split to evaluate: train, val, test or all."),

@@ -13,7 +13,8 @@ def codec_rows() -> list[dict]:
         row = {"name": name, "family": getattr(cls, "family", None), "available": plugin.available,
                "reason": plugin.reason, "backend": None, "bit_depths": list(getattr(cls, "bit_depths", [])),
                "channels": list(getattr(cls, "channels", [])), "quality": None, "default_qualities": [],
-               "quality_meaning": None, "lossless": None}
+               "quality_meaning": None, "lossless": None,
+               "options": [o.describe() for o in getattr(cls, "options", ())]}
         scale = getattr(cls, "scale", None)
         if scale is not None:
             row.update(quality=scale.name, default_qualities=list(scale.defaults), quality_meaning=scale.meaning,

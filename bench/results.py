@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-RESULT_COLUMNS = ["codec", "quality", "image_id", "bytes", "bpp", "psnr", "ms_ssim", "encode_s", "decode_s", "status", "error"]
+RESULT_COLUMNS = ["codec", "codec_options", "quality", "image_id", "bytes", "bpp", "psnr", "ms_ssim", "encode_s", "decode_s", "status", "error"]
 SUMMARY_COLUMNS = ["codec", "quality", "bpp", "psnr", "ms_ssim", "n_images", "n_failed"]
 
 

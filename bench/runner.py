@@ -8,6 +8,7 @@ cache, and the tasks on the group's decoded images in the main process (where th
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from functools import partial
@@ -19,7 +20,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from bench import registry
 from bench.cache import Cache, key_of
-from bench.cells import blank_row, decode_cached, measure_cell
+from bench.cells import blank_row, build_codec, decode_cached, measure_cell
+from bench.codecs.options import parse_spec
 from bench.datasets.base import Dataset, Sample, image_hash
 from bench.datasets.spec import open_dataset
 from bench.device import resolve_device
@@ -32,7 +34,7 @@ REFERENCE = "reference"
 
 @dataclass
 class RunConfig:
-    codecs: list[str]
+    codecs: list[str]  # specs: `name` or `name:key=value[:key=value]`
     data: str
     tasks: list[str] = field(default_factory=list)
     split: str = "test"
@@ -49,7 +51,7 @@ class Plan:
     config: RunConfig
     dataset: Dataset
     samples: list[Sample]
-    codecs: dict[str, object]  # name -> codec instance (main process)
+    codecs: dict[str, object]  # label (the spec, options sorted) -> codec instance (main process)
     qualities: dict[str, list[float]]
     tasks: dict[str, object]  # name -> task instance with its network loaded
     device: str
@@ -63,7 +65,12 @@ def plan(config: RunConfig) -> Plan:
     if config.limit is not None and config.limit < 1:
         raise BenchError(f"--limit must be at least 1, got {config.limit}")
     device = resolve_device(config.device)
-    codecs = {name: registry.get("codec", name)(device=device) for name in config.codecs}
+    codecs = {}
+    for text in config.codecs:
+        label = parse_spec(text).label
+        if label in codecs:
+            raise BenchError(f"--codecs: '{label}' is listed twice")
+        codecs[label] = build_codec(label, device)
     qualities = {}
     for name, codec in codecs.items():
         wanted = config.qualities if config.qualities is not None else list(codec.scale.defaults)
@@ -152,7 +159,8 @@ def execute(p: Plan, show_progress: bool = True) -> RunOutput:
 def _run_group(p: Plan, cache: Cache, executor: _Executor, codec_name: str, quality: float, hashes: list[str]):
     """Rows, decoded images and cell keys for one codec × quality group."""
     samples = p.samples
-    base = [{"codec": codec_name, "quality": quality, "image_id": s.id, "split": s.split, "modality": s.modality,
+    options = "{}" if codec_name == REFERENCE else json.dumps(p.codecs[codec_name].settings, sort_keys=True)
+    base = [{"codec": codec_name, "codec_options": options, "quality": quality, "image_id": s.id, "split": s.split, "modality": s.modality,
              "bit_depth": s.bit_depth, "height": s.image.shape[0], "width": s.image.shape[1], "channels": s.channels}
             for s in samples]
     if codec_name == REFERENCE:

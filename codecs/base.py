@@ -15,6 +15,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from bench.codecs.options import CodecOption, resolve
 from bench.errors import UnsupportedInput
 
 SUPPORTED_BIT_DEPTHS = (8, 10, 12, 16)
@@ -82,9 +83,11 @@ class Codec(ABC):
     bit_depths: ClassVar[tuple[int, ...]] = (8,)
     channels: ClassVar[tuple[int, ...]] = (1, 3)
     scale: ClassVar[QualityScale]
+    options: ClassVar[tuple[CodecOption, ...]] = ()  # settings a user may change: `--codecs NAME:key=value`
 
-    def __init__(self, device: str = "cpu") -> None:
+    def __init__(self, device: str = "cpu", **options) -> None:
         self.device = device
+        self.settings = resolve(self.name, self.options, options)  # every declared option, checked
 
     # -- what the registry and `bench codecs` show ---------------------------------
     @classmethod
@@ -102,7 +105,7 @@ class Codec(ABC):
         return {}
 
     def fingerprint(self) -> dict:
-        return {"codec": self.name, "backend": self.backend(), "params": self.params()}
+        return {"codec": self.name, "backend": self.backend(), "params": self.params(), "options": self.settings}
 
     # -- the contract ------------------------------------------------------------------
     def check(self, image: np.ndarray, quality: float, bit_depth: int | None = None) -> tuple[float, int]:

@@ -35,6 +35,10 @@ def test_run_writes_the_results_folder(cli, tmp_path):
     (["--codecs", "jpeg", "--data", "unknownset"], "unknownset"),
     (["--codecs", "jpeg", "--task", "segment"], "segment"),
     (["--codecs", "jpeg", "--split", "holdout"], "holdout"),
+    (["--codecs", "vvc:preset=fastest"], "fastest"),
+    (["--codecs", "vvc:qp=30"], "qp"),
+    (["--codecs", "bpg:preset"], "bpg:preset"),
+    (["--codecs", "jpeg,jpeg"], "jpeg"),
 ])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(cli, tmp_path, args, culprit):
     out = tmp_path / "never"

@@ -186,6 +186,16 @@ def _rgba(color: str, alpha: float) -> tuple:
     return to_rgba(color, alpha)
 
 
+MAX_BOX_LEGEND = 12
+
+
+def _legend_size(samples: list[Sample]) -> int:
+    """Legend entries the sheet will need: segmentation classes shown, plus box classes when few."""
+    seg = set().union(*(set(np.unique(s.mask).tolist()) - {0} for s in samples if s.mask is not None))
+    det = set().union(*(set(np.asarray(s.labels).tolist()) for s in samples if s.labels is not None and len(s.labels)))
+    return len(seg) + (len(det) if len(det) <= MAX_BOX_LEGEND else 0)
+
+
 def write_contact_sheet(dataset: Dataset, path, count: int = 12) -> Path:
     """A PNG grid of `count` samples with mask overlays, labelled boxes and a class legend."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -199,8 +209,11 @@ def write_contact_sheet(dataset: Dataset, path, count: int = 12) -> Path:
     cols = min(n, 4 if n > 6 else max(n, 1))
     rows = math.ceil(n / cols)
     aspect = np.mean([s.image.shape[0] / s.image.shape[1] for s in samples])
+    legend_cols = 5
+    legend_entries = _legend_size(samples)
     tile_w = 3.2
-    tile_h, title_h, head_h, foot_h = tile_w * aspect, 0.42, 0.45, 0.5
+    tile_h, title_h, head_h = tile_w * aspect, 0.42, 0.45
+    foot_h = 0.3 + 0.2 * math.ceil(legend_entries / legend_cols)
     fig_h = rows * (tile_h + title_h) + head_h + foot_h
     fig = Figure(figsize=(cols * tile_w, fig_h), dpi=100)
     fig.subplots_adjust(left=0.01, right=0.99, top=1 - (head_h + title_h) / fig_h, bottom=foot_h / fig_h,
@@ -239,10 +252,11 @@ def write_contact_sheet(dataset: Dataset, path, count: int = 12) -> Path:
         ax.set_title(f"{s.id} [{s.split}]\n{w}×{h} {s.bit_depth}-bit {s.modality}", fontsize=7)
     handles = [Patch(facecolor=_rgba(SEG_COLORS[(c - 1) % len(SEG_COLORS)], 0.6), edgecolor="none",
                      label=f"seg {c}: {seg_classes[c] if c < len(seg_classes) else c}") for c in sorted(seg_used)]
-    handles += [Line2D([], [], color=BOX_COLORS[c % len(BOX_COLORS)], linewidth=2,
-                       label=f"box: {det_classes[c] if c < len(det_classes) else c}") for c in sorted(det_used)]
+    if len(det_used) <= MAX_BOX_LEGEND:  # more box classes than that: their names are on the boxes
+        handles += [Line2D([], [], color=BOX_COLORS[c % len(BOX_COLORS)], linewidth=2,
+                           label=f"box: {det_classes[c] if c < len(det_classes) else c}") for c in sorted(det_used)]
     if handles:
-        fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 4), fontsize=8, frameon=False,
+        fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), legend_cols), fontsize=8, frameon=False,
                    bbox_to_anchor=(0.5, 0.0))
     counts = " ".join(f"{k}={v}" for k, v in dataset.split_counts().items())
     fig.suptitle(f"{dataset.name}: {len(dataset.samples)} images ({counts}), fingerprint {dataset.fingerprint}", fontsize=9,

@@ -9,6 +9,7 @@ from fractions import Fraction
 import numpy as np
 
 from bench.codecs.base import Codec, QualityScale, pack_header, unpack_header
+from bench.codecs.options import CodecOption
 from bench.codecs.classical._common import (
     frame_from_planes, pad_for_encoder, planes_from_frame, rgb_to_ycbcr, to_uint, ycbcr_to_rgb,
 )
@@ -23,7 +24,7 @@ class BPG(Codec):
     Gray is coded as true monochrome (4:0:0); RGB as full-range BT.601 YCbCr 4:4:4, BPG's
     default, converted here so nothing squeezes the range. 10/12-bit use PyAV's multilib x265
     (gray10le/gray12le), and QP means the same relative step at every depth. Differences from
-    bpgenc: preset medium + tune psnr (bpgenc ≈ placebo + tune ssim, QP+1). Frames are
+    bpgenc: x265 `preset` (an option, default medium) + tune psnr (bpgenc ≈ placebo + tune ssim, QP+1). Frames are
     edge-padded to a multiple of 8 (x265's minimum CU), at least 16×16, and cropped; the 6-byte header keeps the
     true shape. 16-bit: HEVC RExt 16-bit is not in x265, so not declared."""
 
@@ -35,7 +36,9 @@ class BPG(Codec):
         meaning="x265 constant QP (intra only); +6 doubles the quantiser step",
         low=0, high=51, defaults=(22, 27, 32, 37, 42, 47), higher_is_better=False,
     )
-    preset = "medium"
+    options = (CodecOption("preset", str, "medium", "x265 preset: slower ones search more modes",
+                           choices=("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
+                                    "slower", "veryslow", "placebo")),)
     tune = "psnr"
 
     @classmethod
@@ -54,22 +57,22 @@ class BPG(Codec):
 
         lavc = ".".join(map(str, av.library_versions["libavcodec"]))
         # x265 writes its version into an SEI unless info=0: encode one tiny frame to read it.
-        raw = cls._encode_frame(frame_from_planes([np.zeros((16, 16), np.uint8)], "gray"), 51, info=True)
+        raw = cls._encode_frame(frame_from_planes([np.zeros((16, 16), np.uint8)], "gray"), 51, "medium", info=True)
         m = re.search(rb"x265 \(build \d+\) - ([\w.+-]+)", raw)
         return f"PyAV {av.__version__} (libavcodec {lavc}, libx265 {m.group(1).decode() if m else '?'})"
 
     def params(self) -> dict:
-        return {"preset": self.preset, "tune": self.tune, "gray": "4:0:0", "rgb": "YCbCr 4:4:4 full-range BT.601"}
+        return {"tune": self.tune, "gray": "4:0:0", "rgb": "YCbCr 4:4:4 full-range BT.601"}
 
     @classmethod
-    def _encode_frame(cls, frame, qp: int, info: bool = False) -> bytes:
+    def _encode_frame(cls, frame, qp: int, preset: str, info: bool = False) -> bytes:
         import av
 
         ctx = av.CodecContext.create("libx265", "w")
         ctx.width, ctx.height, ctx.pix_fmt = frame.width, frame.height, frame.format.name
         ctx.time_base = Fraction(1, 25)
         ctx.options = {
-            "preset": cls.preset,
+            "preset": preset,
             "tune": cls.tune,
             "x265-params": f"qp={qp}:keyint=1:info={int(info)}:log-level=error",
         }
@@ -83,7 +86,7 @@ class BPG(Codec):
         else:
             peak = (1 << bit_depth) - 1
             frame = frame_from_planes(list(to_uint(rgb_to_ycbcr(padded, peak), peak)), _YUV444[bit_depth])
-        return pack_header(image.shape, bit_depth) + self._encode_frame(frame, quality)
+        return pack_header(image.shape, bit_depth) + self._encode_frame(frame, quality, self.settings["preset"])
 
     def _decode(self, data: bytes) -> np.ndarray:
         import av

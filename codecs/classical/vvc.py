@@ -9,6 +9,7 @@ import subprocess
 import numpy as np
 
 from bench.codecs.base import Codec, QualityScale, pack_header, unpack_header
+from bench.codecs.options import CodecOption
 from bench.codecs.classical._common import pad_for_encoder, planes_from_frame, rgb_to_ycbcr, to_uint, ycbcr_to_rgb
 
 
@@ -29,7 +30,7 @@ def _ffmpeg() -> tuple[str | None, str]:
 
 
 class VVC(Codec):
-    """One VVC intra frame at a fixed QP, `-preset faster`, `-qpa 0` (perceptual QP adaptation
+    """One VVC intra frame at a fixed QP, VVenC `preset` (an option), `-qpa 0` (perceptual QP adaptation
     off: it costs ~14% bits at equal PSNR). libvvenc only takes 10-bit 4:2:0, so we build the
     planes ourselves: 8-bit values are shifted left by 2, 10-bit ones go in as they are
     (ffmpeg's own gray→yuv conversion squeezes the range, −15 dB). Gray is coded as monochrome
@@ -45,7 +46,8 @@ class VVC(Codec):
         meaning="vvenc constant QP (intra only, no QP adaptation); +6 doubles the quantiser step",
         low=0, high=63, defaults=(22, 27, 32, 37, 42, 47), higher_is_better=False,
     )
-    preset = "faster"
+    options = (CodecOption("preset", str, "faster", "VVenC preset: slower ones try more coding tools and modes",
+                           choices=("faster", "fast", "medium", "slow", "slower")),)
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
@@ -66,19 +68,19 @@ class VVC(Codec):
         exe, version = _ffmpeg()
         vvenc = "?"
         if exe is not None:  # libvvenc logs its version at verbose level: one 32×32 encode
-            log = cls._run(exe, np.full(32 * 32 * 3 // 2, 512, "<u2").tobytes(), 32, 32, 51, True, "verbose").stderr
+            log = cls._run(exe, np.full(32 * 32 * 3 // 2, 512, "<u2").tobytes(), 32, 32, 51, True, "faster", "verbose").stderr
             m = re.search(rb"libvvenc version: (\S+)", log)
             vvenc = m.group(1).decode() if m else "?"
         return f"{version} (libvvenc {vvenc}); decoder PyAV {av.__version__}"
 
     def params(self) -> dict:
-        return {"preset": self.preset, "qpa": 0, "gray": "4:0:0", "rgb": "YCbCr 4:2:0 full-range BT.601", "input_bits": 10}
+        return {"qpa": 0, "gray": "4:0:0", "rgb": "YCbCr 4:2:0 full-range BT.601", "input_bits": 10}
 
     @classmethod
-    def _run(cls, exe: str, raw: bytes, w: int, h: int, qp: int, gray: bool, loglevel: str = "error"):
+    def _run(cls, exe: str, raw: bytes, w: int, h: int, qp: int, gray: bool, preset: str, loglevel: str = "error"):
         cmd = [exe, "-hide_banner", "-nostdin", "-loglevel", loglevel,
                "-f", "rawvideo", "-pix_fmt", "yuv420p10le", "-s", f"{w}x{h}", "-i", "pipe:0", "-frames:v", "1",
-               "-c:v", "libvvenc", "-preset", cls.preset, "-qp", str(qp), "-qpa", "0"]  # fmt: skip
+               "-c:v", "libvvenc", "-preset", preset, "-qp", str(qp), "-qpa", "0"]  # fmt: skip
         if gray:
             cmd += ["-vvenc-params", "ChromaFormatIDC=400"]
         proc = subprocess.run(cmd + ["-f", "vvc", "pipe:1"], input=raw, capture_output=True)
@@ -98,7 +100,7 @@ class VVC(Codec):
             y = to_uint(ycc[0], 1023)
             cb, cr = (to_uint(c.reshape(ph // 2, 2, pw // 2, 2).mean(axis=(1, 3)), 1023) for c in ycc[1:])
         raw = b"".join(p.astype("<u2").tobytes() for p in (y, cb, cr))
-        stream = self._run(_ffmpeg()[0], raw, pw, ph, quality, gray=image.ndim == 2).stdout
+        stream = self._run(_ffmpeg()[0], raw, pw, ph, quality, image.ndim == 2, self.settings["preset"]).stdout
         return pack_header(image.shape, bit_depth) + stream
 
     def _decode(self, data: bytes) -> np.ndarray:

@@ -43,6 +43,7 @@ DEFAULTS = {
     "warmup_steps": 30,
     "dice_weight": 1.0,
     "rare_boost": 3.0,
+    "elastic_px": 0.0,  # elastic warp amplitude in pixels (0: affine only)
     "threads": None,  # None: os.cpu_count()
     "time_budget_s": 3000,  # wall-clock cap (s) on the CPU; None: none. See `train`.
     "hd95_at_end": True,
@@ -97,8 +98,13 @@ def class_statistics(masks: list[np.ndarray], num_classes: int, rare_boost: floa
     return weights.astype(np.float32), slice_w / slice_w.sum()
 
 
-def augment(x, y, gen):
-    """Random flips, affine and intensity jitter of a batch; x N×C×H×W float, y N×H×W long."""
+def augment(x, y, gen, elastic_px: float = 0.0):
+    """Random flips, affine (plus, with `elastic_px`, a smooth elastic warp of about that many
+    pixels) and intensity jitter of a batch; x N×C×H×W float, y N×H×W long.
+
+    Why elastic: neighbouring slices of one brain differ by smooth changes of shape, which a
+    global affine cannot mimic; a displacement field drawn on a 6×6 grid and upsampled bicubically
+    is the classic U-Net augmentation for that."""
     import torch
     from torch.nn import functional as F
 
@@ -116,6 +122,11 @@ def augment(x, y, gen):
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
     theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    if elastic_px > 0:
+        h, w = x.shape[-2:]
+        coarse = torch.randn(n, 2, 6, 6, generator=gen).to(device)
+        field = F.interpolate(coarse, size=(h, w), mode="bicubic", align_corners=False).permute(0, 2, 3, 1)
+        grid = grid + field * torch.tensor([2.0 * elastic_px / w, 2.0 * elastic_px / h], device=device)
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     y = F.grid_sample(y[:, None].float(), grid, mode="nearest", padding_mode="zeros", align_corners=False)[:, 0].long()
     gamma = torch.exp(uniform(-0.3, 0.3)).view(n, 1, 1, 1)
@@ -260,7 +271,7 @@ def train(dataset: Dataset, config: TrainConfig, task_name: str = "seg") -> dict
                 chosen = [train_set[i] for i in idx]
                 x = normalise([s.image for s in chosen], [s.bit_depth for s in chosen], channels)
                 y = torch.from_numpy(np.stack([s.mask.astype(np.int64) for s in chosen]))
-            x, y = augment(x.to(device), y.to(device), gen)
+            x, y = augment(x.to(device), y.to(device), gen, float(opts["elastic_px"]))
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 logits = model(x)
             loss = seg_loss(logits.float(), y, class_w_t, float(opts["dice_weight"]))
