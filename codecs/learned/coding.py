@@ -1,0 +1,67 @@
+"""Image <-> bytes through a CompressAI model's real entropy coder.
+
+`encode_image` normalises by the bit depth's peak (so 8-, 12- and 16-bit images all reach the
+network in [0, 1]), pads by edge replication to a multiple of 64 (the models' total stride),
+calls CompressAI's `compress` and packs the strings with the header of `bitstream.py`.
+`decode_image` rebuilds the image from those bytes alone: `decompress`, crop, and back to
+integers of the original bit depth. The model must have had `update()` called (the CDF tables
+the range coder uses); both sides then use tables computed by the same code from the same
+weights. Coding runs on the CPU: CompressAI's GPU forward passes are not bit-exact between
+runs, and an encoder/decoder mismatch corrupts the stream.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bench.codecs.learned import bitstream
+
+STRIDE = 64
+
+
+def to_tensor(image: np.ndarray, bit_depth: int):
+    """H×W or H×W×C integers -> 1×C×H'×W' float in [0, 1], edge-padded to a multiple of STRIDE."""
+    import torch
+
+    peak = float((1 << bit_depth) - 1)
+    planes = image[None] if image.ndim == 2 else np.moveaxis(image, -1, 0)
+    h, w = planes.shape[1:]
+    padded = np.pad(planes, ((0, 0), (0, (-h) % STRIDE), (0, (-w) % STRIDE)), mode="edge")
+    return torch.from_numpy(padded.astype(np.float32) / peak)[None]
+
+
+def to_image(x, shape: tuple[int, int], channels: int, bit_depth: int) -> np.ndarray:
+    """1×C×H'×W' float in [0, 1] -> cropped integer image of the bit depth."""
+    peak = (1 << bit_depth) - 1
+    values = np.clip(np.rint(x[0].detach().cpu().numpy()[:, : shape[0], : shape[1]] * peak), 0, peak)
+    values = values.astype(np.uint8 if bit_depth == 8 else np.uint16)
+    return values[0] if channels == 1 else np.ascontiguousarray(np.moveaxis(values, 0, -1))
+
+
+def encode_image(model, image: np.ndarray, bit_depth: int, rate_point: int) -> bytes:
+    import torch
+
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    with torch.no_grad():
+        out = model.compress(to_tensor(image, bit_depth))
+    (y_string,), (z_string,) = out["strings"]
+    return bitstream.pack(channels, bit_depth, rate_point, image.shape[:2], tuple(out["shape"]), y_string, z_string)
+
+
+def decode_image(model, data: bytes) -> tuple[np.ndarray, int]:
+    """(image, rate point) from the bytes `encode_image` wrote."""
+    import torch
+
+    head = bitstream.unpack(data)
+    with torch.no_grad():
+        x = model.decompress([[head["y_string"]], [head["z_string"]]], head["z_shape"])["x_hat"]
+    return to_image(x, head["shape"], head["channels"], head["bit_depth"]), head["rate_point"]
+
+
+def estimated_bits(model, image: np.ndarray, bit_depth: int) -> float:
+    """The likelihood estimate of the payload (bits), logged beside the real byte count."""
+    import torch
+
+    with torch.no_grad():
+        out = model(to_tensor(image, bit_depth))
+    return float(sum((-torch.log2(v)).sum() for v in out["likelihoods"].values()))

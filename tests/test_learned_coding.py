@@ -1,0 +1,106 @@
+"""Learned coding core: CompressAI's own models on 1 or 3 channels, real bitstreams that carry
+everything decode needs, and decoding in a fresh process gives the very same pixels."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("compressai")
+
+from bench.codecs.learned import bitstream  # noqa: E402
+from bench.codecs.learned.coding import decode_image, encode_image  # noqa: E402
+from bench.codecs.learned.models import build_model  # noqa: E402
+
+FAST = ["bmshj2018-hyperprior", "mbt2018-mean"]  # cheng2020-anchor's context model decodes serially: slow tests
+
+
+def _model(arch: str, channels: int, seed: int = 0):
+    import torch
+
+    torch.manual_seed(seed)
+    model = build_model(arch, 16, 24, channels).eval()
+    model.update(force=True)
+    return model
+
+
+def _slice(h=75, w=101, seed=1):
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:h, :w]
+    return np.clip(128 + 80 * np.sin(xx / 9) * np.cos(yy / 13) + rng.normal(0, 6, (h, w)), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("arch", FAST + ["cheng2020-anchor"])
+def test_models_are_compressai_classes_with_swapped_end_layers(arch):
+    from compressai.models import Cheng2020Anchor, MeanScaleHyperprior, ScaleHyperprior
+
+    base = {"bmshj2018-hyperprior": ScaleHyperprior, "mbt2018-mean": MeanScaleHyperprior,
+            "cheng2020-anchor": Cheng2020Anchor}[arch]
+    gray = build_model(arch, 16, 24, 1)
+    assert isinstance(gray, base)
+    first = next(p for p in gray.g_a.parameters() if p.ndim == 4)
+    assert first.shape[1] == 1
+    import torch
+
+    x = torch.rand(1, 1, 64, 64)
+    assert gray(x)["x_hat"].shape == x.shape
+    assert build_model(arch, 16, 24, 3)(torch.rand(1, 3, 64, 64))["x_hat"].shape == (1, 3, 64, 64)
+
+
+@pytest.mark.parametrize("arch", FAST)
+def test_round_trip_any_size_and_bit_depth_from_bytes_alone(arch):
+    gray = _slice()
+    model = _model(arch, 1)
+    data = encode_image(model, gray, 8, 3)
+    head = bitstream.unpack(data)
+    assert (head["shape"], head["channels"], head["bit_depth"], head["rate_point"]) == ((75, 101), 1, 8, 3)
+    image, rate_point = decode_image(model, data)
+    assert image.shape == gray.shape and image.dtype == np.uint8 and rate_point == 3
+    rgb12 = (np.stack([gray, gray[::-1], 255 - gray], -1).astype(np.uint16) << 4) | 15
+    rgb_model = _model(arch, 3)
+    decoded, _ = decode_image(rgb_model, encode_image(rgb_model, rgb12, 12, 0))
+    assert decoded.shape == rgb12.shape and decoded.dtype == np.uint16 and decoded.max() <= 4095
+
+
+def test_broken_streams_are_refused():
+    model = _model("mbt2018-mean", 1)
+    data = encode_image(model, _slice(), 8, 0)
+    for bad, why in ((data[:10], "shorter"), (b"XX" + data[2:], "not a learned-codec"), (data[:20], "truncated")):
+        with pytest.raises(ValueError, match=why):
+            bitstream.unpack(bad)
+
+
+_DECODE_ELSEWHERE = """
+import sys, numpy as np, torch
+from bench.checkpoints import load_checkpoint
+from bench.codecs.learned.coding import decode_image
+from bench.codecs.learned.models import build_model
+state, manifest = load_checkpoint(sys.argv[1])
+model = build_model(manifest["arch"], 16, 24, 1)
+model.load_state_dict(state)
+model.eval().update(force=True)
+image, _ = decode_image(model, open(sys.argv[2], "rb").read())
+np.save(sys.argv[3], image)
+"""
+
+
+@pytest.mark.parametrize("arch", FAST)
+def test_a_fresh_process_decodes_the_same_pixels(arch, tmp_path):
+    from bench.checkpoints import load_checkpoint, save_checkpoint
+
+    model = _model(arch, 1)
+    path = save_checkpoint(tmp_path / "codec.safetensors", model.state_dict(), {"arch": arch})
+    state, _ = load_checkpoint(path)  # encode with the weights as stored, as the codec will
+    stored = build_model(arch, 16, 24, 1)
+    stored.load_state_dict(state)
+    stored.eval().update(force=True)
+    image = _slice()
+    (tmp_path / "stream.bin").write_bytes(encode_image(stored, image, 8, 0))
+    here, _ = decode_image(stored, (tmp_path / "stream.bin").read_bytes())
+    proc = subprocess.run([sys.executable, "-c", _DECODE_ELSEWHERE, str(path), str(tmp_path / "stream.bin"),
+                           str(tmp_path / "there.npy")], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert np.array_equal(np.load(tmp_path / "there.npy"), here)
