@@ -14,26 +14,23 @@ from compressai.models import Cheng2020Anchor, MeanScaleHyperprior, ScaleHyperpr
 from compressai.models.utils import conv, deconv
 
 
-class ScaleHyperpriorChannels(ScaleHyperprior):
+class _ConvEndsForChannels:
+    """For the Ballé-style models, whose ends are `conv(3, N)` and `deconv(N, 3)`."""
+
+    def __init__(self, N: int, M: int, channels: int = 3) -> None:
+        super().__init__(N, M)
+        self.channels = channels
+        if channels != 3:
+            self.g_a[0] = conv(channels, N)
+            self.g_s[-1] = deconv(N, channels)
+
+
+class ScaleHyperpriorChannels(_ConvEndsForChannels, ScaleHyperprior):
     """bmshj2018-hyperprior (Ballé et al. 2018) for `channels` input channels."""
 
-    def __init__(self, N: int, M: int, channels: int = 3) -> None:
-        super().__init__(N, M)
-        self.channels = channels
-        if channels != 3:
-            self.g_a[0] = conv(channels, N)
-            self.g_s[-1] = deconv(N, channels)
 
-
-class MeanScaleHyperpriorChannels(MeanScaleHyperprior):
+class MeanScaleHyperpriorChannels(_ConvEndsForChannels, MeanScaleHyperprior):
     """mbt2018-mean (Minnen et al. 2018, mean-scale hyperprior) for `channels` input channels."""
-
-    def __init__(self, N: int, M: int, channels: int = 3) -> None:
-        super().__init__(N, M)
-        self.channels = channels
-        if channels != 3:
-            self.g_a[0] = conv(channels, N)
-            self.g_s[-1] = deconv(N, channels)
 
 
 class Cheng2020AnchorChannels(Cheng2020Anchor):
