@@ -21,11 +21,15 @@ def build_codec(spec_text: str, device: str = "cpu"):
     return registry.get("codec", spec.name)(device=device, **spec.options)
 
 
-def codec_instance(spec_text: str, device: str = "cpu"):
-    """One instance per process, spec and device: learned codecs load their weights once."""
-    key = (spec_text, device)
+def codec_instance(spec_text: str, device: str = "cpu", data: tuple[str, str] | None = None):
+    """One instance per process, spec, device and dataset (name, fingerprint): learned codecs
+    load their weights once per worker, not once per cell."""
+    key = (spec_text, device, data)
     if key not in _codecs:
-        _codecs[key] = build_codec(spec_text, device)
+        codec = build_codec(spec_text, device)
+        if data is not None:
+            codec.for_dataset(*data)
+        _codecs[key] = codec
     return _codecs[key]
 
 
@@ -35,13 +39,14 @@ def blank_row(status: str = "ok", error: str = "") -> dict:
             "encode_s": math.nan, "decode_s": math.nan, "status": status, "error": error}
 
 
-def measure_cell(codec_name: str, quality: float, image: np.ndarray, bit_depth: int, device: str = "cpu") -> tuple[dict, bytes, np.ndarray | None]:
+def measure_cell(codec_name: str, quality: float, image: np.ndarray, bit_depth: int, device: str = "cpu",
+                 data: tuple[str, str] | None = None) -> tuple[dict, bytes, np.ndarray | None]:
     """Return (row, bitstream, decoded image); a raising codec gives a failed row, never an exception."""
     h, w = image.shape[:2]
     row = blank_row()
     stream, decoded = b"", None
     try:
-        codec = codec_instance(codec_name, device)
+        codec = codec_instance(codec_name, device, data)
         t0 = time.perf_counter()
         stream = codec.encode(image, quality, bit_depth)
         t1 = time.perf_counter()
@@ -59,5 +64,5 @@ def measure_cell(codec_name: str, quality: float, image: np.ndarray, bit_depth: 
     return row, stream, decoded
 
 
-def decode_cached(codec_name: str, stream: bytes, device: str = "cpu") -> np.ndarray:
-    return codec_instance(codec_name, device).decode(stream)
+def decode_cached(codec_name: str, stream: bytes, device: str = "cpu", data: tuple[str, str] | None = None) -> np.ndarray:
+    return codec_instance(codec_name, device, data).decode(stream)

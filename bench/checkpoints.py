@@ -22,15 +22,16 @@ SUFFIXES = (".safetensors", ".pt")  # looked up in this order; new checkpoints a
 FP16_MAX = 65504.0
 
 
-def weights_dirs() -> list[Path]:
-    """Where checkpoints are looked up, first hit wins: $BENCH_WEIGHTS_DIR, ./weights, packaged."""
-    import bench.tasks
+def weights_dirs(packaged: str = "tasks") -> list[Path]:
+    """Where checkpoints are looked up, first hit wins: $BENCH_WEIGHTS_DIR, ./weights, then the
+    default checkpoints packaged with the task plugins (`tasks`) or codec plugins (`codecs`)."""
+    import importlib
 
     dirs = []
     if os.environ.get("BENCH_WEIGHTS_DIR"):
         dirs.append(Path(os.environ["BENCH_WEIGHTS_DIR"]))
     dirs.append(Path("weights"))
-    dirs.append(Path(bench.tasks.__file__).resolve().parent / "weights")
+    dirs.append(Path(importlib.import_module(f"bench.{packaged}").__file__).resolve().parent / "weights")
     return dirs
 
 
@@ -38,8 +39,9 @@ def checkpoint_name(task: str, dataset: str) -> str:
     return f"{task}-{dataset}{SUFFIXES[0]}"
 
 
-def find_checkpoint(task: str, dataset: str) -> Path | None:
-    for folder in weights_dirs():
+def find_checkpoint(task: str, dataset: str, packaged: str = "tasks") -> Path | None:
+    """`<task or codec>-<dataset>` checkpoint, first found in `weights_dirs(packaged)`."""
+    for folder in weights_dirs(packaged):
         for suffix in SUFFIXES:
             path = folder / f"{task}-{dataset}{suffix}"
             if path.is_file():

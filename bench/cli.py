@@ -124,6 +124,23 @@ def default_dataset() -> str:
     raise BenchError("no default dataset is available: " + "; ".join(reasons))
 
 
+def _default_codecs(data: str) -> tuple[list[str], list[str]]:
+    """Every available codec that can code the dataset (learned ones need weights trained for it),
+    and a note for each one skipped."""
+    from bench import registry
+    from bench.datasets.spec import open_dataset
+
+    dataset = open_dataset(data)
+    chosen, notes = [], []
+    for name in registry.available("codec"):
+        why_not = registry.get("codec", name).dataset_reason(dataset)
+        if why_not is None:
+            chosen.append(name)
+        else:
+            notes.append(f"note: skipping codec '{name}': {why_not}")
+    return chosen, notes
+
+
 def _default_tasks(data: str) -> tuple[list[str], list[str]]:
     """Every task whose labels exist in the dataset and whose trained network is installed,
     and a note for each available task that is skipped (printed once the run is valid)."""
@@ -162,15 +179,19 @@ def run_cmd(
     from bench.manifest import build_manifest
     from bench.runner import RunConfig, execute, plan
 
-    codec_names = _split_list(codecs, "--codecs") or [n for n in registry.available("codec")]
+    codec_names = _split_list(codecs, "--codecs")
     try:
         qualities = [float(q) for q in _split_list(quality, "--quality")] if quality else None
     except ValueError:
         raise BenchError(f"--quality '{quality}': expected comma-separated numbers")
     data = data or default_dataset()
-    task_names, notes = _split_list(task, "--task"), []
+    notes: list[str] = []
+    if codec_names is None:
+        codec_names, notes = _default_codecs(data)
+    task_names = _split_list(task, "--task")
     if task_names is None:
-        task_names, notes = _default_tasks(data)
+        task_names, task_notes = _default_tasks(data)
+        notes += task_notes
     elif task_names == ["none"]:
         task_names = []
     config = RunConfig(codecs=codec_names, data=data, tasks=task_names, split=split, limit=limit, qualities=qualities,
@@ -220,6 +241,36 @@ def train_task_cmd(
                                                    device=resolve_device(device), options=options))
     err.print(f"checkpoint -> {target}")
     _print_json(manifest.get("metrics", {}))
+
+
+@app.command("train-codec")
+def train_codec_cmd(
+    codec: str = typer.Argument(..., help="Learned codec to train: bmshj2018-hyperprior, mbt2018-mean or cheng2020-anchor."),
+    data: Optional[str] = typer.Option(None, "--data", "-d", help="Dataset NAME or NAME:PATH; trains on its train split, selects on val. Default: as `bench run`."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Checkpoint path. Default: $BENCH_WEIGHTS_DIR or ./weights, as <codec>-<dataset>.safetensors (found there by `bench run`)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA when present), cpu or cuda[:N]."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from <out>.resume.pt, saved every few minutes, exactly where it stopped."),
+    settings: list[str] = typer.Option([], "--set", help="KEY=VALUE training option (repeatable): N, M, lambdas=[..], steps, finetune_steps, batch_size, crop, lr, ..."),
+) -> None:
+    """Rate–distortion training of a learned codec (a λ ladder), resumable; writes every rate point."""
+    import os
+
+    from bench import registry
+    from bench.checkpoints import checkpoint_name
+    from bench.datasets.spec import open_dataset
+    from bench.device import resolve_device
+    from bench.train.codec import train_codec
+
+    codec_cls = registry.get("codec", codec)
+    if getattr(codec_cls, "architecture", None) is None:
+        raise BenchError(f"codec '{codec}' is not a trainable learned codec")
+    dataset = open_dataset(data or default_dataset())
+    target = out or Path(os.environ.get("BENCH_WEIGHTS_DIR", "weights")) / checkpoint_name(codec, dataset.name)
+    manifest = train_codec(codec_cls.architecture, dataset, target, _parse_settings(settings), seed=seed,
+                           device=resolve_device(device), resume=resume)
+    err.print(f"checkpoint -> {target}")
+    _print_json(manifest["rate_points"])
 
 
 def _parse_settings(settings: list[str]) -> dict:

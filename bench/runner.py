@@ -71,11 +71,13 @@ def plan(config: RunConfig) -> Plan:
         if label in codecs:
             raise BenchError(f"--codecs: '{label}' is listed twice")
         codecs[label] = build_codec(label, device)
+    dataset = open_dataset(config.data)
+    for codec in codecs.values():  # learned codecs load the weights trained for this dataset
+        codec.for_dataset(dataset.name, dataset.fingerprint)
     qualities = {}
     for name, codec in codecs.items():
         wanted = config.qualities if config.qualities is not None else list(codec.scale.defaults)
         qualities[name] = [codec.scale.check(name, q) for q in wanted]
-    dataset = open_dataset(config.data)
     samples = dataset.split(config.split)[: config.limit]
     tasks = {}
     for name in config.tasks:
@@ -169,6 +171,7 @@ def _run_group(p: Plan, cache: Cache, executor: _Executor, codec_name: str, qual
     codec = p.codecs[codec_name]
     device = p.device if codec.family == "learned" else "cpu"  # classical codecs never touch the GPU
     keys = [key_of(codec.fingerprint(), quality, quality_version(), h) for h in hashes]
+    data = (p.dataset.name, p.dataset.fingerprint)
     measured: list = [None] * len(samples)
     decoded: list = [None] * len(samples)
     todo, hits = [], 0
@@ -181,10 +184,10 @@ def _run_group(p: Plan, cache: Cache, executor: _Executor, codec_name: str, qual
         hit = cache.get_cell(key)
         if hit is not None:
             measured[i], hits = hit[0], hits + 1
-            decoded[i] = partial(decode_cached, codec_name, hit[1], device)  # decoded only if a task needs it
+            decoded[i] = partial(decode_cached, codec_name, hit[1], device, data)  # decoded only if a task needs it
         else:
             todo.append(i)
-    results = executor.map([(codec_name, quality, samples[i].image, samples[i].bit_depth, device) for i in todo])
+    results = executor.map([(codec_name, quality, samples[i].image, samples[i].bit_depth, device, data) for i in todo])
     for i, (row, stream, image) in zip(todo, results):
         measured[i], decoded[i] = row, image
         if row["status"] == "ok":

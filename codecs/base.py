@@ -100,6 +100,17 @@ class Codec(ABC):
     def backend(cls) -> str:
         """Library and version that produce the stream, e.g. 'imagecodecs 2025.3 (openjpeg 2.5)'."""
 
+    # -- data the codec was trained on (learned codecs) ---------------------------------
+    @classmethod
+    def dataset_reason(cls, dataset) -> str | None:
+        """None when this codec can code `dataset`'s images, else why not (e.g. no weights trained
+        for it, with the command that trains them). Cheap: reads no weights."""
+        return None
+
+    def for_dataset(self, name: str, fingerprint: str) -> None:
+        """Called once before coding a dataset's images: learned codecs load the weights trained
+        for it (refusing weights trained on other data); classical codecs need nothing."""
+
     def params(self) -> dict:
         """Settings besides quality that change the bitstream; part of the cache key."""
         return {}

@@ -9,9 +9,13 @@ count (the same layer types and shapes CompressAI uses). Everything else, entrop
 
 from __future__ import annotations
 
-from compressai.layers import ResidualBlockWithStride, subpel_conv3x3
-from compressai.models import Cheng2020Anchor, MeanScaleHyperprior, ScaleHyperprior
-from compressai.models.utils import conv, deconv
+import warnings
+
+with warnings.catch_warnings():  # compressai 1.2.8 decorates with torch.jit.script, which torch 2.14 deprecates
+    warnings.filterwarnings("ignore", category=FutureWarning, message=".*torch.jit.script.*")
+    from compressai.layers import ResidualBlockWithStride, subpel_conv3x3
+    from compressai.models import Cheng2020Anchor, MeanScaleHyperprior, ScaleHyperprior
+    from compressai.models.utils import conv, deconv
 
 
 class _ConvEndsForChannels:

@@ -1,0 +1,1 @@
+"""Training loops: what every trainer shares (resumable state, step logs) and the trainers."""

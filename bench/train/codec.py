@@ -1,0 +1,300 @@
+"""`bench train-codec NAME --data DATASET`: rate–distortion training of a learned codec.
+
+Loss per rate point: λ·(2^b − 1)²·MSE + R, with MSE on images scaled to [0, 1] (so the first
+term is the MSE in the data's own integer units, as CompressAI's recipe does for 8-bit) and R
+the likelihood estimate in bits per pixel. The entropy models' quantiles get CompressAI's
+auxiliary loss and optimiser.
+
+Affordable by design, a λ ladder: the first (highest) λ trains from scratch for `steps`
+steps; each next λ starts from the previous point's selected weights and fine-tunes for
+`finetune_steps`. Data: random crops of train-split slices only (left–right and up–down flips;
+images are normalised by their bit depth); the weights kept for each point are those with the
+lowest R–D loss on the full val slices, checked every `val_every` steps. The test split is never
+read. At the end of each point the real entropy coder runs on the val slices, so the manifest
+reports bpp from bytes beside the likelihood estimate.
+
+Resumable: every `checkpoint_every_s` seconds (and at each point's end) the complete state,
+models, optimisers, schedules, step and every RNG, goes to `<out>.resume.pt`;
+`--resume` continues from it and gives the same result as an uncut run.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.errors import BenchError
+
+DEFAULTS: dict[str, Any] = {
+    "N": 64,
+    "M": 96,
+    "lambdas": [0.13, 0.048, 0.018, 0.0067, 0.0025],  # highest rate first: each point fine-tunes the previous one
+    "steps": 8000,  # first point, from scratch
+    "finetune_steps": 3000,  # each later point
+    "batch_size": 8,
+    "crop": 128,
+    "lr": 3e-4,
+    "lr_final": 3e-5,  # cosine decay within each point
+    "aux_lr": 1e-3,
+    "clip_grad": 1.0,
+    "warmup_steps": 100,  # linear lr warm-up at the start of every rate point
+    "val_every": 250,
+    "checkpoint_every_s": 300,
+    "threads": None,
+}
+MAX_BAD_STEPS = 50
+LOG_FIELDS = ["step", "point", "lambda", "lr", "loss", "mse", "bpp_est", "aux", "val_loss", "val_psnr", "val_bpp_est",
+              "best", "elapsed_s"]
+
+
+def options_for(overrides: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(overrides) - set(DEFAULTS))
+    if unknown:
+        raise BenchError(f"train-codec: unknown option {unknown[0]!r}; known: {', '.join(DEFAULTS)}")
+    opts = {**DEFAULTS, **overrides}
+    opts["lambdas"] = [float(v) for v in (opts["lambdas"] if isinstance(opts["lambdas"], list) else [opts["lambdas"]])]
+    if not opts["lambdas"]:
+        raise BenchError("train-codec: lambdas must hold at least one value")
+    return opts
+
+
+def _normalised(samples) -> list[np.ndarray]:
+    """C×H×W float32 in [0, 1] per sample, by its bit depth."""
+    out = []
+    for s in samples:
+        planes = s.image[None] if s.image.ndim == 2 else np.moveaxis(s.image, -1, 0)
+        out.append(planes.astype(np.float32) / float((1 << s.bit_depth) - 1))
+    return out
+
+
+def _crop_batch(images: list[np.ndarray], size: int, batch: int, rng: np.random.Generator) -> np.ndarray:
+    """Random crops (zero-padded when an image is smaller) with random flips."""
+    out = np.zeros((batch, images[0].shape[0], size, size), np.float32)
+    for b in range(batch):
+        image = images[rng.integers(len(images))]
+        _, h, w = image.shape
+        top, left = rng.integers(max(h - size, 0) + 1), rng.integers(max(w - size, 0) + 1)
+        patch = image[:, top:top + size, left:left + size]
+        if rng.random() < 0.5:
+            patch = patch[:, :, ::-1]
+        if rng.random() < 0.5:
+            patch = patch[:, ::-1, :]
+        out[b, :, : patch.shape[1], : patch.shape[2]] = patch
+    return out
+
+
+def _padded(image: np.ndarray):
+    import torch
+
+    from bench.codecs.learned.coding import STRIDE
+
+    _, h, w = image.shape
+    return torch.from_numpy(np.pad(image, ((0, 0), (0, (-h) % STRIDE), (0, (-w) % STRIDE)), mode="edge"))[None], (h, w)
+
+
+def rd_terms(model, x, shape=None):
+    """(mse, bpp estimate) of a batch; with `shape`, the distortion is measured on the unpadded part."""
+    import torch
+
+    out = model(x)
+    x_hat = out["x_hat"]
+    if shape is not None:
+        x, x_hat = x[..., : shape[0], : shape[1]], x_hat[..., : shape[0], : shape[1]]
+    pixels = x.shape[0] * x.shape[-2] * x.shape[-1]
+    bits = sum((-torch.log2(v)).sum() for v in out["likelihoods"].values())
+    return torch.mean((x_hat - x) ** 2), bits / pixels
+
+
+def validate(model, val_images, lam: float, peak: float) -> dict[str, float]:
+    import torch
+
+    model.eval()
+    mses, bpps = [], []
+    with torch.no_grad():
+        for image in val_images:
+            x, shape = _padded(image)
+            mse, bpp = rd_terms(model, x.to(next(model.parameters()).device), shape)
+            mses.append(float(mse))
+            bpps.append(float(bpp))
+    model.train()
+    mse, bpp = float(np.mean(mses)), float(np.mean(bpps))
+    return {"val_loss": lam * peak**2 * mse + bpp, "val_psnr": float(np.mean([10 * math.log10(1 / max(m, 1e-12)) for m in mses])),
+            "val_bpp_est": bpp}
+
+
+def real_rate(model, val_samples, point: int) -> dict[str, float]:
+    """Entropy-coded bytes of the val slices: bpp from bytes, PSNR of the decoded pixels."""
+    from bench.codecs.learned.coding import decode_image, encode_image, estimated_bits
+    from bench.quality import psnr
+
+    model = model.to("cpu").eval()
+    model.update(force=True)
+    bpp, est, quality = [], [], []
+    for s in val_samples:
+        data = encode_image(model, s.image, s.bit_depth, point)
+        decoded, _ = decode_image(model, data)
+        pixels = s.image.shape[0] * s.image.shape[1]
+        bpp.append(8 * len(data) / pixels)
+        est.append(estimated_bits(model, s.image, s.bit_depth) / pixels)
+        quality.append(psnr(s.image, decoded, s.bit_depth))
+    return {"val_bpp": float(np.mean(bpp)), "val_bpp_estimate": float(np.mean(est)), "val_psnr_decoded": float(np.mean(quality))}
+
+
+def train_codec(arch: str, dataset, out: Path, overrides: dict[str, Any] | None = None, seed: int = 0,
+                device: str = "cpu", resume: bool = False, show_progress: bool = True) -> dict[str, Any]:
+    """Train every rate point of `arch` on `dataset`'s train split; write `out` (all points) + manifest."""
+    import os
+
+    import torch
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from bench.checkpoints import as_stored, save_checkpoint
+    from bench.codecs.learned.models import ARCHITECTURES, build_model
+    from bench.manifest import package_versions
+    from bench.train.resume import capture_rng, load_state, restore_rng, save_state
+    from bench.train.steplog import StepLog
+
+    if arch not in ARCHITECTURES:
+        raise BenchError(f"train-codec: unknown architecture '{arch}' (known: {', '.join(ARCHITECTURES)})")
+    opts = options_for(overrides or {})
+    torch.set_num_threads(int(opts["threads"] or os.cpu_count() or 1))
+    train_set, val_set = dataset.split("train"), dataset.split("val")
+    channels = {s.channels for s in train_set + val_set}
+    depths = {s.bit_depth for s in train_set + val_set}
+    if len(channels) != 1 or len(depths) != 1:
+        raise BenchError(f"train-codec: '{dataset.name}' mixes channel counts {sorted(channels)} or bit depths {sorted(depths)}; "
+                         "train one codec per kind of image")
+    channels, bit_depth = channels.pop(), depths.pop()
+    peak = float((1 << bit_depth) - 1)
+    train_images, val_images = _normalised(train_set), _normalised(val_set)
+    out = Path(out)
+    resume_path = out.with_name(f"{out.stem}.resume.pt")
+    lambdas = opts["lambdas"]
+    steps_of = [int(opts["steps"])] + [int(opts["finetune_steps"])] * (len(lambdas) - 1)
+    total = sum(steps_of)
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    model = build_model(arch, int(opts["N"]), int(opts["M"]), channels).to(device)
+    state: dict[str, Any] = {"point": 0, "step_in_point": 0, "step": 0, "points": [], "best": None, "elapsed_s": 0.0}
+    optim = aux_optim = None
+
+    def fresh_optimisers():
+        main = [p for n, p in model.named_parameters() if not n.endswith(".quantiles")]
+        aux = [p for n, p in model.named_parameters() if n.endswith(".quantiles")]
+        return torch.optim.Adam(main, lr=float(opts["lr"])), torch.optim.Adam(aux, lr=float(opts["aux_lr"]))
+
+    optim, aux_optim = fresh_optimisers()
+    if resume:
+        if not resume_path.is_file():
+            raise BenchError(f"--resume: no saved state at {resume_path}")
+        blob = load_state(resume_path)
+        if blob["config"] != {"arch": arch, "opts": opts, "seed": seed, "fingerprint": dataset.fingerprint}:
+            raise BenchError(f"--resume: {resume_path} was saved for another configuration; remove it or drop --resume")
+        model.load_state_dict(blob["model"])
+        optim.load_state_dict(blob["optim"])
+        aux_optim.load_state_dict(blob["aux_optim"])
+        state = blob["state"]
+        restore_rng(blob["rng"], rng)
+    log = StepLog(out.with_suffix(".csv"), LOG_FIELDS, resume_from_step=state["step"] if resume else None)
+
+    def checkpoint():
+        save_state(resume_path, {"config": {"arch": arch, "opts": opts, "seed": seed, "fingerprint": dataset.fingerprint},
+                                 "model": model.state_dict(), "optim": optim.state_dict(), "aux_optim": aux_optim.state_dict(),
+                                 "state": state, "rng": capture_rng(rng)})
+
+    started = time.perf_counter() - state["elapsed_s"]
+    last_checkpoint = time.perf_counter()
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                        TimeElapsedColumn(), TimeRemainingColumn(), disable=not show_progress)
+    with progress:
+        bar = progress.add_task(f"{arch} λ={lambdas[state['point']]:g}", total=total, completed=state["step"], info="")
+        while state["point"] < len(lambdas):
+            point, lam, steps = state["point"], lambdas[state["point"]], steps_of[state["point"]]
+            while state["step_in_point"] < steps:
+                k = state["step_in_point"]
+                lr = opts["lr_final"] + 0.5 * (opts["lr"] - opts["lr_final"]) * (1 + math.cos(math.pi * k / steps))
+                lr *= min(1.0, (k + 1) / max(int(opts["warmup_steps"]), 1))
+                for group in optim.param_groups:
+                    group["lr"] = lr
+                x = torch.from_numpy(_crop_batch(train_images, int(opts["crop"]), int(opts["batch_size"]), rng)).to(device)
+                mse, bpp = rd_terms(model, x)
+                loss = lam * peak**2 * mse + bpp
+                if not torch.isfinite(loss):  # skip the step; a run that keeps diverging stops with a clear error
+                    state["bad_steps"] = state.get("bad_steps", 0) + 1
+                    if state["bad_steps"] > MAX_BAD_STEPS:
+                        raise BenchError(f"train-codec: the loss stayed non-finite for {MAX_BAD_STEPS} steps at λ={lam:g} "
+                                         f"(step {state['step']}); lower lr with --set lr=...")
+                    optim.zero_grad(set_to_none=True)
+                    continue
+                state["bad_steps"] = 0
+                optim.zero_grad(set_to_none=True)
+                loss.backward()
+                if opts["clip_grad"]:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), float(opts["clip_grad"]))
+                optim.step()
+                aux = model.aux_loss()
+                aux_optim.zero_grad(set_to_none=True)
+                aux.backward()
+                aux_optim.step()
+                state["step_in_point"] += 1
+                state["step"] += 1
+                row = {"step": state["step"], "point": point, "lambda": lam, "lr": f"{lr:.3g}", "loss": f"{float(loss.detach()):.5f}",
+                       "mse": f"{float(mse.detach()):.6g}", "bpp_est": f"{float(bpp.detach()):.5f}", "aux": f"{float(aux.detach()):.4g}"}
+                if state["step_in_point"] % int(opts["val_every"]) == 0 or state["step_in_point"] == steps:
+                    val = validate(model, val_images, lam, peak)
+                    better = state["best"] is None or val["val_loss"] < state["best"]["val_loss"]
+                    if better:
+                        state["best"] = {**val, "step": state["step_in_point"],
+                                         "weights": {k_: v.detach().cpu().clone() for k_, v in model.state_dict().items()}}
+                    row.update({k_: f"{v:.5f}" for k_, v in val.items()}, best=int(better))
+                    progress.update(bar, info=f"val {val['val_psnr']:.2f} dB @ {val['val_bpp_est']:.3f} bpp(est)")
+                state["elapsed_s"] = time.perf_counter() - started
+                row["elapsed_s"] = f"{state['elapsed_s']:.1f}"
+                log.append(row)
+                progress.update(bar, advance=1)
+                if time.perf_counter() - last_checkpoint > float(opts["checkpoint_every_s"]):
+                    checkpoint()
+                    last_checkpoint = time.perf_counter()
+            # the point is done: keep its selected weights (as they will be stored), measure real bytes on val
+            best = state["best"]
+            model.load_state_dict(as_stored(best["weights"]))
+            measured = real_rate(model, val_set, point)
+            model.to(device).train()
+            state["points"].append({"lambda": lam, "steps": steps, "selected_step": best["step"],
+                                    "val_loss": best["val_loss"], "val_psnr_estimate": best["val_psnr"],
+                                    **measured, "weights": best["weights"]})
+            state.update(point=point + 1, step_in_point=0, best=None)  # the next λ fine-tunes from here (new lr schedule, same Adam moments)
+            checkpoint()
+            last_checkpoint = time.perf_counter()
+            if state["point"] < len(lambdas):
+                progress.update(bar, description=f"{arch} λ={lambdas[state['point']]:g}")
+
+    points = sorted(state["points"], key=lambda p: p["lambda"])  # rate point 0 = lowest rate
+    weights = {f"p{i}.{k}": v for i, p in enumerate(points) for k, v in p["weights"].items()}
+    manifest = {
+        "kind": "codec",
+        "arch": arch,
+        "dataset": dataset.name,
+        "dataset_fingerprint": dataset.fingerprint,
+        "channels": channels,
+        "trained_bit_depth": bit_depth,
+        "N": int(opts["N"]),
+        "M": int(opts["M"]),
+        "rate_points": [{k: v for k, v in p.items() if k != "weights"} for p in points],
+        "config": opts,
+        "seed": seed,
+        "device": device,
+        "train_seconds": round(state["elapsed_s"], 1),
+        "split_sizes": {"train": len(train_set), "val": len(val_set)},
+        "packages": package_versions(),
+        "command": sys.argv,
+        "log": out.with_suffix(".csv").name,
+    }
+    save_checkpoint(out, weights, manifest)
+    return manifest

@@ -1,0 +1,156 @@
+"""Learned codec plugins: CompressAI's hyperprior anchors, trained in-project per dataset.
+
+`bmshj2018-hyperprior`, `mbt2018-mean` and `cheng2020-anchor` are CompressAI's own classes
+(`models.py` adapts the channel count), trained by `bench train-codec NAME --data DATASET` into
+one checkpoint holding every rate point of its λ ladder. The quality is the rate point's index
+(0 = lowest rate); each point's λ, val bpp from real bytes and PSNR are in the checkpoint's
+manifest and in `bench run`'s manifest. A dataset without a checkpoint makes the codec
+unavailable for it, with the command that trains one; a checkpoint trained on other data is
+refused. Coding runs on the CPU whatever `--device` says (see `coding.py`).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import ClassVar
+
+import numpy as np
+
+from bench.codecs.base import Codec, QualityScale
+from bench.codecs.options import CodecOption
+from bench.errors import BenchError, UnsupportedInput
+
+MAX_RATE_POINTS = 16
+
+
+class LearnedCodec(Codec):
+    family = "learned"
+    bit_depths = (8, 10, 12, 16)  # images are normalised by their bit depth's peak
+    channels = (1, 3)
+    architecture: ClassVar[str]
+    scale = QualityScale(
+        name="rate_point",
+        meaning="index of the checkpoint's trained rate points, 0 = lowest rate (λ per point in the manifest)",
+        low=0, high=MAX_RATE_POINTS - 1, defaults=(0, 1, 2, 3, 4), higher_is_better=True,
+    )
+    options = (CodecOption("weights", str, "", "a checkpoint file to use instead of the one trained for the dataset"),)
+
+    def __init__(self, device: str = "cpu", **options) -> None:
+        super().__init__(device, **options)
+        self.models: list = []
+        self.manifest: dict | None = None
+        self.weights_id: str | None = None
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        try:
+            import bench.codecs.learned.models  # noqa: F401  (imports compressai, quietly)
+        except Exception as exc:
+            return f"compressai is not importable: {exc}".splitlines()[0]
+        return None
+
+    @classmethod
+    @functools.lru_cache(maxsize=None)
+    def backend(cls) -> str:
+        from importlib.metadata import version
+
+        import compressai
+
+        return f"compressai {version('compressai')} ({cls.architecture}, entropy coder {compressai.get_entropy_coder()})"
+
+    # -- the weights trained for a dataset ---------------------------------------------------
+    @classmethod
+    def train_command(cls, dataset: str) -> str:
+        return f"bench train-codec {cls.name} --data {dataset}"
+
+    @classmethod
+    def dataset_reason(cls, dataset) -> str | None:
+        from bench.checkpoints import find_checkpoint
+
+        path = find_checkpoint(cls.name, dataset.name, packaged="codecs")
+        if path is None:
+            return f"no trained {cls.name} for '{dataset.name}'; train one with `{cls.train_command(dataset.name)}`"
+        try:
+            trained_on = json.loads(path.with_suffix(".json").read_text()).get("dataset_fingerprint")
+        except (OSError, ValueError):
+            return None  # loading will say what is wrong
+        if trained_on != dataset.fingerprint:
+            return (f"{path} was trained on dataset fingerprint {trained_on}, but the data has {dataset.fingerprint}; "
+                    f"retrain with `{cls.train_command(dataset.name)}`")
+        return None
+
+    def for_dataset(self, name: str, fingerprint: str) -> None:
+        from pathlib import Path
+
+        from bench.checkpoints import find_checkpoint, load_checkpoint, weights_id
+        from bench.codecs.learned.models import build_model
+
+        path = Path(self.settings["weights"]) if self.settings["weights"] else find_checkpoint(self.name, name, packaged="codecs")
+        if path is None:
+            raise BenchError(f"codec '{self.name}': no trained weights for '{name}'; train them with `{self.train_command(name)}`")
+        state, manifest = load_checkpoint(path, None if self.settings["weights"] else fingerprint)
+        if manifest.get("arch") != self.architecture:
+            raise BenchError(f"codec '{self.name}': {path} holds a '{manifest.get('arch')}' model, not '{self.architecture}'")
+        models = []
+        for i in range(len(manifest["rate_points"])):
+            prefix = f"p{i}."
+            model = build_model(self.architecture, manifest["N"], manifest["M"], manifest["channels"])
+            model.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
+            model.eval().update(force=True)
+            models.append(model)
+        self.models, self.manifest, self.checkpoint = models, manifest, str(path)
+        self.weights_id = weights_id(state, self.architecture)
+        n = len(models)
+        self.scale = QualityScale(self.scale.name, self.scale.meaning, 0, n - 1, tuple(range(n)), True)
+
+    def params(self) -> dict:
+        if self.manifest is None:
+            return {}
+        return {"weights_id": self.weights_id, "N": self.manifest["N"], "M": self.manifest["M"],
+                "lambdas": [p["lambda"] for p in self.manifest["rate_points"]]}
+
+    # -- coding ----------------------------------------------------------------------------
+    def _model(self, rate_point: int):
+        if not self.models:
+            raise BenchError(f"codec '{self.name}': no weights loaded (for_dataset was not called)")
+        if not 0 <= rate_point < len(self.models):
+            raise UnsupportedInput(f"codec '{self.name}': rate point {rate_point} is not one of 0..{len(self.models) - 1}")
+        return self.models[rate_point]
+
+    def _encode(self, image: np.ndarray, quality: float, bit_depth: int) -> bytes:
+        from bench.codecs.learned.coding import encode_image
+
+        channels = 1 if image.ndim == 2 else image.shape[2]
+        if self.manifest and channels != self.manifest["channels"]:
+            raise UnsupportedInput(f"codec '{self.name}': trained on {self.manifest['channels']}-channel images, got {channels}")
+        return encode_image(self._model(int(quality)), image, bit_depth, int(quality))
+
+    def _decode(self, data: bytes) -> np.ndarray:
+        from bench.codecs.learned import bitstream
+        from bench.codecs.learned.coding import decode_image
+
+        image, _ = decode_image(self._model(bitstream.unpack(data)["rate_point"]), data)
+        return image
+
+
+class BMSHJ2018Hyperprior(LearnedCodec):
+    """Ballé et al. 2018, scale hyperprior."""
+
+    name = "bmshj2018-hyperprior"
+    architecture = "bmshj2018-hyperprior"
+
+
+class MBT2018Mean(LearnedCodec):
+    """Minnen et al. 2018, mean-scale hyperprior (the paper's first learned anchor)."""
+
+    name = "mbt2018-mean"
+    architecture = "mbt2018-mean"
+
+
+class Cheng2020Anchor(LearnedCodec):
+    """Cheng et al. 2020 anchor: residual blocks, hyperprior and autoregressive context (the paper's
+    second learned anchor). Its context model codes serially: seconds per slice on a CPU."""
+
+    name = "cheng2020-anchor"
+    architecture = "cheng2020-anchor"
