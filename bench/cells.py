@@ -58,6 +58,9 @@ def measure_cell(codec_name: str, quality: float, image: np.ndarray, bit_depth: 
             bytes=len(stream), bpp=8 * len(stream) / (h * w), encode_s=t1 - t0, decode_s=t2 - t1,
             psnr=psnr(image, decoded, bit_depth), ms_ssim=ms_ssim(image, decoded, bit_depth),
         )
+        estimate = codec.estimated_bits(image, quality, bit_depth)
+        if estimate is not None:  # learned codecs: the likelihood estimate, beside the real bytes
+            row["bpp_estimate"] = estimate / (h * w)
     except Exception as exc:  # recorded, and the sweep goes on
         row.update(status="failed", error=f"{type(exc).__name__}: {exc}".splitlines()[0][:500])
         stream, decoded = b"", None

@@ -129,6 +129,11 @@ class Codec(ABC):
             raise UnsupportedInput(f"codec '{self.name}' does not support {ch}-channel images (supports {list(self.channels)})")
         return self.scale.check(self.name, quality), bit_depth
 
+    def estimated_bits(self, image: np.ndarray, quality: float, bit_depth: int) -> float | None:
+        """A learned codec's likelihood estimate of its payload in bits, logged beside the real
+        bytes (`bpp_estimate`) so the two can be compared; None for codecs without one."""
+        return None
+
     def encode(self, image: np.ndarray, quality: float, bit_depth: int | None = None) -> bytes:
         quality, bit_depth = self.check(image, quality, bit_depth)
         return bytes(self._encode(np.ascontiguousarray(image), quality, bit_depth))

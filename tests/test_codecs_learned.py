@@ -37,6 +37,7 @@ def test_rate_points_run_from_real_bytes(cli, tmp_path, weights):
     coded = results[results.codec == "mbt2018-mean"]
     assert sorted(coded.quality.unique()) == [0, 1] and (coded.status == "ok").all()
     assert (coded.bpp == 8 * coded.bytes / (coded.height * coded.width)).all()
+    assert (coded.bpp_estimate > 0).all() and results[results.codec == "reference"].bpp_estimate.isna().all()
     params = manifest["codecs"]["mbt2018-mean"]["params"]
     assert params["lambdas"] == [0.01, 0.05] and len(params["weights_id"]) == 16
 

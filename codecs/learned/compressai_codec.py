@@ -126,6 +126,11 @@ class LearnedCodec(Codec):
             raise UnsupportedInput(f"codec '{self.name}': trained on {self.manifest['channels']}-channel images, got {channels}")
         return encode_image(self._model(int(quality)), image, bit_depth, int(quality))
 
+    def estimated_bits(self, image: np.ndarray, quality: float, bit_depth: int) -> float | None:
+        from bench.codecs.learned.coding import estimated_bits
+
+        return estimated_bits(self._model(int(quality)), image, bit_depth)
+
     def _decode(self, data: bytes) -> np.ndarray:
         from bench.codecs.learned import bitstream
         from bench.codecs.learned.coding import decode_image
