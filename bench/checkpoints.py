@@ -49,22 +49,30 @@ def find_checkpoint(task: str, dataset: str, packaged: str = "tasks") -> Path | 
     return None
 
 
-def stale_reason(task: str, dataset) -> str | None:
+def retrain_command(name: str, dataset: str, packaged: str = "tasks") -> str:
+    """The command that trains `name` (a task network or a learned codec) on `dataset`."""
+    verb = "train-codec" if packaged == "codecs" else "train-task"
+    return f"bench {verb} {name} --data {dataset}"
+
+
+def stale_reason(name: str, dataset, packaged: str = "tasks") -> str | None:
     """Why the checkpoint found for `dataset` can't serve it (trained on other data), read
     from the manifest beside it without loading weights; None when it matches."""
-    path = find_checkpoint(task, dataset.name)
+    path = find_checkpoint(name, dataset.name, packaged)
     if path is None:
         return None
     try:
         trained_on = json.loads(path.with_suffix(".json").read_text()).get("dataset_fingerprint")
     except (OSError, ValueError):
         return None  # no readable manifest: loading will say what is wrong
-    return None if trained_on == dataset.fingerprint else _mismatch(path, trained_on, dataset.fingerprint, task, dataset.name)
+    if trained_on == dataset.fingerprint:
+        return None
+    return _mismatch(path, trained_on, dataset.fingerprint, retrain_command(name, dataset.name, packaged))
 
 
-def _mismatch(path: Path, trained_on: str | None, fingerprint: str, task: str, dataset: str) -> str:
+def _mismatch(path: Path, trained_on: str | None, fingerprint: str, command: str) -> str:
     return (f"checkpoint {path} was trained on dataset fingerprint {trained_on}, but the data has {fingerprint}; "
-            f"retrain with `bench train-task {task} --data {dataset}`")
+            f"retrain with `{command}`")
 
 
 def weights_id(state: dict, salt: str = "") -> str:
@@ -142,5 +150,8 @@ def load_checkpoint(path: Path, dataset_fingerprint: str | None = None) -> tuple
         raise BenchError(f"checkpoint {path} is unreadable: {exc}".splitlines()[0]) from exc
     trained_on = manifest.get("dataset_fingerprint")
     if dataset_fingerprint is not None and trained_on != dataset_fingerprint:
-        raise BenchError(_mismatch(path, trained_on, dataset_fingerprint, manifest.get("task", "TASK"), manifest.get("dataset", "NAME")))
+        packaged = "codecs" if manifest.get("kind") == "codec" else "tasks"
+        name = manifest.get("arch" if packaged == "codecs" else "task", "NAME")
+        raise BenchError(_mismatch(path, trained_on, dataset_fingerprint,
+                                   retrain_command(name, manifest.get("dataset", "NAME"), packaged)))
     return _expand(state), manifest

@@ -124,13 +124,11 @@ def default_dataset() -> str:
     raise BenchError("no default dataset is available: " + "; ".join(reasons))
 
 
-def _default_codecs(data: str) -> tuple[list[str], list[str]]:
+def _default_codecs(dataset) -> tuple[list[str], list[str]]:
     """Every available codec that can code the dataset (learned ones need weights trained for it),
     and a note for each one skipped."""
     from bench import registry
-    from bench.datasets.spec import open_dataset
 
-    dataset = open_dataset(data)
     chosen, notes = [], []
     for name in registry.available("codec"):
         why_not = registry.get("codec", name).dataset_reason(dataset)
@@ -141,13 +139,11 @@ def _default_codecs(data: str) -> tuple[list[str], list[str]]:
     return chosen, notes
 
 
-def _default_tasks(data: str) -> tuple[list[str], list[str]]:
+def _default_tasks(dataset) -> tuple[list[str], list[str]]:
     """Every task whose labels exist in the dataset and whose trained network is installed,
     and a note for each available task that is skipped (printed once the run is valid)."""
     from bench import registry
-    from bench.datasets.spec import open_dataset
 
-    dataset = open_dataset(data)
     chosen, notes = [], []
     for name, plugin in registry.plugins("task").items():
         why_not = plugin.reason if not plugin.available else plugin.obj.supports(dataset)
@@ -156,6 +152,15 @@ def _default_tasks(data: str) -> tuple[list[str], list[str]]:
         elif plugin.available:
             notes.append(f"note: skipping task '{name}': {why_not}")
     return chosen, notes
+
+
+def _default_out(name: str, dataset: str) -> Path:
+    """Where train-task / train-codec write by default, and where `bench run` looks first."""
+    import os
+
+    from bench.checkpoints import checkpoint_name
+
+    return Path(os.environ.get("BENCH_WEIGHTS_DIR", "weights")) / checkpoint_name(name, dataset)
 
 
 @app.command("run")
@@ -174,7 +179,6 @@ def run_cmd(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Sweep codecs × qualities × images; write results.parquet/csv, summary.csv and manifest.json."""
-    from bench import registry
     from bench.results import results_frame, summarize, write_run
     from bench.manifest import build_manifest
     from bench.runner import RunConfig, execute, plan
@@ -186,12 +190,16 @@ def run_cmd(
         raise BenchError(f"--quality '{quality}': expected comma-separated numbers")
     data = data or default_dataset()
     notes: list[str] = []
-    if codec_names is None:
-        codec_names, notes = _default_codecs(data)
     task_names = _split_list(task, "--task")
-    if task_names is None:
-        task_names, task_notes = _default_tasks(data)
-        notes += task_notes
+    if codec_names is None or task_names is None:  # defaults depend on the data: read it once for both
+        from bench.datasets.spec import open_dataset
+
+        dataset = open_dataset(data)
+        if codec_names is None:
+            codec_names, notes = _default_codecs(dataset)
+        if task_names is None:
+            task_names, task_notes = _default_tasks(dataset)
+            notes += task_notes
     elif task_names == ["none"]:
         task_names = []
     config = RunConfig(codecs=codec_names, data=data, tasks=task_names, split=split, limit=limit, qualities=qualities,
@@ -223,10 +231,7 @@ def train_task_cmd(
     settings: list[str] = typer.Option([], "--set", help="KEY=VALUE training option of the task (repeatable), e.g. --set base=24; recorded in the manifest."),
 ) -> None:
     """Train a task network on a dataset and save checkpoint, manifest and per-epoch log."""
-    import os
-
     from bench import registry
-    from bench.checkpoints import checkpoint_name
     from bench.datasets.spec import open_dataset
     from bench.device import resolve_device
     from bench.tasks.base import TrainConfig
@@ -236,7 +241,7 @@ def train_task_cmd(
     if epochs is not None and epochs < 1:
         raise BenchError(f"--epochs must be at least 1, got {epochs}")
     options = _parse_settings(settings)
-    target = out or Path(os.environ.get("BENCH_WEIGHTS_DIR", "weights")) / checkpoint_name(task, dataset.name)
+    target = out or _default_out(task, dataset.name)
     manifest = task_cls.train(dataset, TrainConfig(out=target, epochs=epochs, batch_size=batch_size, seed=seed,
                                                    device=resolve_device(device), options=options))
     err.print(f"checkpoint -> {target}")
@@ -254,10 +259,7 @@ def train_codec_cmd(
     settings: list[str] = typer.Option([], "--set", help="KEY=VALUE training option (repeatable): N, M, lambdas=[..], steps, finetune_steps, batch_size, crop, lr, ..."),
 ) -> None:
     """Rate–distortion training of a learned codec (a λ ladder), resumable; writes every rate point."""
-    import os
-
     from bench import registry
-    from bench.checkpoints import checkpoint_name
     from bench.datasets.spec import open_dataset
     from bench.device import resolve_device
     from bench.train.codec import train_codec
@@ -266,7 +268,7 @@ def train_codec_cmd(
     if getattr(codec_cls, "architecture", None) is None:
         raise BenchError(f"codec '{codec}' is not a trainable learned codec")
     dataset = open_dataset(data or default_dataset())
-    target = out or Path(os.environ.get("BENCH_WEIGHTS_DIR", "weights")) / checkpoint_name(codec, dataset.name)
+    target = out or _default_out(codec, dataset.name)
     manifest = train_codec(codec_cls.architecture, dataset, target, _parse_settings(settings), seed=seed,
                            device=resolve_device(device), resume=resume)
     err.print(f"checkpoint -> {target}")

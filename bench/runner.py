@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from bench import registry
 from bench.cache import Cache, key_of
-from bench.cells import blank_row, build_codec, decode_cached, measure_cell
+from bench.cells import blank_row, build_codec, codec_instance, decode_cached, measure_cell
 from bench.codecs.options import parse_spec
 from bench.datasets.base import Dataset, Sample, image_hash
 from bench.datasets.spec import open_dataset
@@ -65,15 +65,14 @@ def plan(config: RunConfig) -> Plan:
     if config.limit is not None and config.limit < 1:
         raise BenchError(f"--limit must be at least 1, got {config.limit}")
     device = resolve_device(config.device)
-    codecs = {}
-    for text in config.codecs:
-        label = parse_spec(text).label
-        if label in codecs:
+    labels = [parse_spec(text).label for text in config.codecs]
+    for label in labels:
+        if labels.count(label) > 1:
             raise BenchError(f"--codecs: '{label}' is listed twice")
-        codecs[label] = build_codec(label, device)
+        build_codec(label, device)  # names and options checked before the data is read
     dataset = open_dataset(config.data)
-    for codec in codecs.values():  # learned codecs load the weights trained for this dataset
-        codec.for_dataset(dataset.name, dataset.fingerprint)
+    # the instances the cells use too, so learned codecs load their weights once per process
+    codecs = {label: codec_instance(label, device, (dataset.name, dataset.fingerprint)) for label in labels}
     qualities = {}
     for name, codec in codecs.items():
         wanted = config.qualities if config.qualities is not None else list(codec.scale.defaults)

@@ -56,7 +56,7 @@ def test_without_weights_the_default_run_skips_with_the_train_command(cli, tmp_p
     assert len([line for line in proc.stderr.splitlines() if line.strip()]) == 1
     from bench.cli import _default_codecs
 
-    chosen, notes = _default_codecs("phantom:mr8")
+    chosen, notes = _default_codecs(open_phantom("mr8"))
     assert "mbt2018-mean" not in chosen and any("bench train-codec mbt2018-mean" in n for n in notes)
 
 

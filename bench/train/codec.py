@@ -88,15 +88,6 @@ def _crop_batch(images: list[np.ndarray], size: int, batch: int, rng: np.random.
     return out
 
 
-def _padded(image: np.ndarray):
-    import torch
-
-    from bench.codecs.learned.coding import STRIDE
-
-    _, h, w = image.shape
-    return torch.from_numpy(np.pad(image, ((0, 0), (0, (-h) % STRIDE), (0, (-w) % STRIDE)), mode="edge"))[None], (h, w)
-
-
 def rd_terms(model, x, shape=None):
     """(mse, bpp estimate) of a batch; with `shape`, the distortion is measured on the unpadded part."""
     import torch
@@ -110,15 +101,18 @@ def rd_terms(model, x, shape=None):
     return torch.mean((x_hat - x) ** 2), bits / pixels
 
 
-def validate(model, val_images, lam: float, peak: float) -> dict[str, float]:
+def validate(model, val_samples, lam: float, peak: float) -> dict[str, float]:
+    """R–D loss, PSNR and estimated bpp on whole val slices, padded as the codec pads them."""
     import torch
+
+    from bench.codecs.learned.coding import to_tensor
 
     model.eval()
     mses, bpps = [], []
     with torch.no_grad():
-        for image in val_images:
-            x, shape = _padded(image)
-            mse, bpp = rd_terms(model, x.to(next(model.parameters()).device), shape)
+        for s in val_samples:
+            x = to_tensor(s.image, s.bit_depth).to(next(model.parameters()).device)
+            mse, bpp = rd_terms(model, x, s.image.shape[:2])
             mses.append(float(mse))
             bpps.append(float(bpp))
     model.train()
@@ -171,7 +165,7 @@ def train_codec(arch: str, dataset, out: Path, overrides: dict[str, Any] | None 
                          "train one codec per kind of image")
     channels, bit_depth = channels.pop(), depths.pop()
     peak = float((1 << bit_depth) - 1)
-    train_images, val_images = _normalised(train_set), _normalised(val_set)
+    train_images = _normalised(train_set)
     out = Path(out)
     resume_path = out.with_name(f"{out.stem}.resume.pt")
     lambdas = opts["lambdas"]
@@ -182,14 +176,11 @@ def train_codec(arch: str, dataset, out: Path, overrides: dict[str, Any] | None 
     rng = np.random.default_rng(seed)
     model = build_model(arch, int(opts["N"]), int(opts["M"]), channels).to(device)
     state: dict[str, Any] = {"point": 0, "step_in_point": 0, "step": 0, "points": [], "best": None, "elapsed_s": 0.0}
-    optim = aux_optim = None
 
-    def fresh_optimisers():
-        main = [p for n, p in model.named_parameters() if not n.endswith(".quantiles")]
-        aux = [p for n, p in model.named_parameters() if n.endswith(".quantiles")]
-        return torch.optim.Adam(main, lr=float(opts["lr"])), torch.optim.Adam(aux, lr=float(opts["aux_lr"]))
-
-    optim, aux_optim = fresh_optimisers()
+    main_params = [p for n, p in model.named_parameters() if not n.endswith(".quantiles")]
+    aux_params = [p for n, p in model.named_parameters() if n.endswith(".quantiles")]
+    optim = torch.optim.Adam(main_params, lr=float(opts["lr"]))
+    aux_optim = torch.optim.Adam(aux_params, lr=float(opts["aux_lr"]))
     if resume:
         if not resume_path.is_file():
             raise BenchError(f"--resume: no saved state at {resume_path}")
@@ -247,7 +238,7 @@ def train_codec(arch: str, dataset, out: Path, overrides: dict[str, Any] | None 
                 row = {"step": state["step"], "point": point, "lambda": lam, "lr": f"{lr:.3g}", "loss": f"{float(loss.detach()):.5f}",
                        "mse": f"{float(mse.detach()):.6g}", "bpp_est": f"{float(bpp.detach()):.5f}", "aux": f"{float(aux.detach()):.4g}"}
                 if state["step_in_point"] % int(opts["val_every"]) == 0 or state["step_in_point"] == steps:
-                    val = validate(model, val_images, lam, peak)
+                    val = validate(model, val_set, lam, peak)
                     better = state["best"] is None or val["val_loss"] < state["best"]["val_loss"]
                     if better:
                         state["best"] = {**val, "step": state["step_in_point"],

@@ -12,7 +12,6 @@ refused. Coding runs on the CPU whatever `--device` says (see `coding.py`).
 from __future__ import annotations
 
 import functools
-import json
 from typing import ClassVar
 
 import numpy as np
@@ -61,34 +60,23 @@ class LearnedCodec(Codec):
 
     # -- the weights trained for a dataset ---------------------------------------------------
     @classmethod
-    def train_command(cls, dataset: str) -> str:
-        return f"bench train-codec {cls.name} --data {dataset}"
-
-    @classmethod
     def dataset_reason(cls, dataset) -> str | None:
-        from bench.checkpoints import find_checkpoint
+        from bench.checkpoints import find_checkpoint, retrain_command, stale_reason
 
-        path = find_checkpoint(cls.name, dataset.name, packaged="codecs")
-        if path is None:
-            return f"no trained {cls.name} for '{dataset.name}'; train one with `{cls.train_command(dataset.name)}`"
-        try:
-            trained_on = json.loads(path.with_suffix(".json").read_text()).get("dataset_fingerprint")
-        except (OSError, ValueError):
-            return None  # loading will say what is wrong
-        if trained_on != dataset.fingerprint:
-            return (f"{path} was trained on dataset fingerprint {trained_on}, but the data has {dataset.fingerprint}; "
-                    f"retrain with `{cls.train_command(dataset.name)}`")
-        return None
+        if find_checkpoint(cls.name, dataset.name, packaged="codecs") is None:
+            return f"no trained {cls.name} for '{dataset.name}'; train one with `{retrain_command(cls.name, dataset.name, 'codecs')}`"
+        return stale_reason(cls.name, dataset, packaged="codecs")
 
     def for_dataset(self, name: str, fingerprint: str) -> None:
         from pathlib import Path
 
-        from bench.checkpoints import find_checkpoint, load_checkpoint, weights_id
+        from bench.checkpoints import find_checkpoint, load_checkpoint, retrain_command, weights_id
         from bench.codecs.learned.models import build_model
 
         path = Path(self.settings["weights"]) if self.settings["weights"] else find_checkpoint(self.name, name, packaged="codecs")
         if path is None:
-            raise BenchError(f"codec '{self.name}': no trained weights for '{name}'; train them with `{self.train_command(name)}`")
+            raise BenchError(f"codec '{self.name}': no trained weights for '{name}'; "
+                             f"train them with `{retrain_command(self.name, name, 'codecs')}`")
         state, manifest = load_checkpoint(path, None if self.settings["weights"] else fingerprint)
         if manifest.get("arch") != self.architecture:
             raise BenchError(f"codec '{self.name}': {path} holds a '{manifest.get('arch')}' model, not '{self.architecture}'")
