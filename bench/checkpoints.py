@@ -75,6 +75,15 @@ def _mismatch(path: Path, trained_on: str | None, fingerprint: str, command: str
             f"retrain with `{command}`")
 
 
+def file_sha256(path: Path) -> str:
+    """Digest of a checkpoint file: what a codec trained against a task network records of it."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def weights_id(state: dict, salt: str = "") -> str:
     """Content hash of a state dict (plus what else shapes the outputs): results cached under
     another id are never reused."""

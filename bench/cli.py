@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
 
@@ -13,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from bench.cli_analysis import register as register_analysis
 from bench.errors import BenchError
 
 app = typer.Typer(help="mvmic-bench: how many bits can a medical image lose before the task model notices?",
@@ -178,10 +178,9 @@ def run_cmd(
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Cell cache folder. Default: $BENCH_CACHE_DIR or ~/.cache/mvmic-bench."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
-    """Sweep codecs × qualities × images; write results.parquet/csv, summary.csv and manifest.json."""
-    from bench.results import results_frame, summarize, write_run
-    from bench.manifest import build_manifest
-    from bench.runner import RunConfig, execute, plan
+    """Sweep codecs × qualities × images; write results.parquet/csv, summary.csv/parquet and manifest.json."""
+    from bench import api
+    from bench.runner import RunConfig
 
     codec_names = _split_list(codecs, "--codecs")
     try:
@@ -204,19 +203,14 @@ def run_cmd(
         task_names = []
     config = RunConfig(codecs=codec_names, data=data, tasks=task_names, split=split, limit=limit, qualities=qualities,
                        jobs=jobs, device=device, cache_dir=str(cache_dir) if cache_dir else None, use_cache=not no_cache)
-    started = datetime.now(timezone.utc)
-    the_plan = plan(config)
-    for note in notes:
-        err.print(note, highlight=False, soft_wrap=True)
-    run_id = f"{started:%Y%m%d-%H%M%S}-{the_plan.dataset.name}"
-    target = out_dir or Path("results") / "runs" / run_id
-    output = execute(the_plan, show_progress=not quiet)
-    results = results_frame(output.rows)
-    summary = summarize(results, output.task_summaries)
-    write_run(target, results, summary, build_manifest(the_plan, output, started))
-    headline = [c for task in the_plan.tasks.values() for c in task.headline_columns]
-    print_summary(summary, headline)
-    err.print(f"{output.cells_computed} cells computed, {output.cells_cached} from cache, {output.wall_s:.1f} s -> {target}")
+
+    def print_notes(_plan) -> None:
+        for note in notes:
+            err.print(note, highlight=False, soft_wrap=True)
+
+    done = api.run(config, out_dir, show_progress=not quiet, before_execute=print_notes)
+    print_summary(done.summary, done.headline_columns)
+    err.print(f"{done.cells_computed} cells computed, {done.cells_cached} from cache, {done.wall_s:.1f} s -> {done.path}")
 
 
 @app.command("train-task")
@@ -250,29 +244,78 @@ def train_task_cmd(
 
 @app.command("train-codec")
 def train_codec_cmd(
-    codec: str = typer.Argument(..., help="Learned codec to train: bmshj2018-hyperprior, mbt2018-mean or cheng2020-anchor."),
+    codec: str = typer.Argument(..., help="Learned codec to train: bmshj2018-hyperprior, mbt2018-mean, cheng2020-anchor or mvmicnet."),
     data: Optional[str] = typer.Option(None, "--data", "-d", help="Dataset NAME or NAME:PATH; trains on its train split, selects on val. Default: as `bench run`."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Checkpoint path. Default: $BENCH_WEIGHTS_DIR or ./weights, as <codec>-<dataset>.safetensors (found there by `bench run`)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Checkpoint path (mvmicnet: a folder). Default: $BENCH_WEIGHTS_DIR or ./weights, as <codec>-<dataset>.safetensors (found there by `bench run`)."),
+    task: Optional[str] = typer.Option(None, "--task", "-t", help="mvmicnet only: the task(s) stage 2 trains against, seg, det or seg,det (the joint variant)."),
+    stage: Optional[int] = typer.Option(None, "--stage", help="mvmicnet only: 1 or 2 alone. Default: both (stage 1 reuses the mbt2018-mean checkpoint when it exists)."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA when present), cpu or cuda[:N]."),
     resume: bool = typer.Option(False, "--resume", help="Continue from <out>.resume.pt, saved every few minutes, exactly where it stopped."),
-    settings: list[str] = typer.Option([], "--set", help="KEY=VALUE training option (repeatable): N, M, lambdas=[..], steps, finetune_steps, batch_size, crop, lr, ..."),
+    settings: list[str] = typer.Option([], "--set", help="KEY=VALUE training option (repeatable): N, M, lambdas=[..], steps, finetune_steps, batch_size, crop, lr, ... (mvmicnet: stage-2 options, stage1.KEY for stage 1)."),
 ) -> None:
-    """Rate–distortion training of a learned codec (a λ ladder), resumable; writes every rate point."""
+    """Rate–distortion training of a learned codec (a λ ladder), resumable; writes every rate point.
+    For mvmicnet: stage 1 (rate–distortion) then stage 2 (+ the frozen task network's loss)."""
     from bench import registry
     from bench.datasets.spec import open_dataset
     from bench.device import resolve_device
-    from bench.train.codec import train_codec
 
     codec_cls = registry.get("codec", codec)
     if getattr(codec_cls, "architecture", None) is None:
         raise BenchError(f"codec '{codec}' is not a trainable learned codec")
+    if codec != "mvmicnet" and (task or stage):
+        raise BenchError(f"--task/--stage apply to mvmicnet only, not '{codec}'")
+    if stage not in (None, 1, 2):
+        raise BenchError(f"--stage must be 1 or 2, got {stage}")
     dataset = open_dataset(data or default_dataset())
+    if codec == "mvmicnet":
+        from bench.train.mvmicnet import train_mvmicnet
+
+        target = out or _default_out("mvmicnet", dataset.name).parent
+        tasks = _split_list(task or "seg", "--task")
+        manifest = train_mvmicnet(dataset, tasks, target, _parse_settings(settings), seed=seed, device=resolve_device(device),
+                                  resume=resume, stages=(stage,) if stage else (1, 2))
+        err.print(f"checkpoints -> {target}")
+        _print_json(manifest["rate_points"])
+        return
+    from bench.train.codec import train_codec
+
     target = out or _default_out(codec, dataset.name)
     manifest = train_codec(codec_cls.architecture, dataset, target, _parse_settings(settings), seed=seed,
                            device=resolve_device(device), resume=resume)
     err.print(f"checkpoint -> {target}")
     _print_json(manifest["rate_points"])
+
+
+@app.command("check")
+def check_cmd(
+    reference: Path = typer.Argument(Path("results/reference/check"), help="Folder with check.yaml and one committed results folder per configuration."),
+    update: bool = typer.Option(False, "--update", help="Rewrite the reference from this code on purpose; prints what changed in the manifests."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+) -> None:
+    """Regression check: rerun the committed configurations; exit 1 if bytes, statuses or metrics moved beyond tolerance."""
+    from bench.check import check
+
+    changes, diffs, walls = check(reference, update=update, show_progress=not quiet)
+    timing = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in walls.items())
+    for line in diffs:
+        err.print(f"manifest {line}", highlight=False, soft_wrap=True)
+    if update:
+        err.print(f"reference rewritten in {reference} ({timing})")
+        return
+    regressions = [c for c in changes if c.regression]
+    if changes:
+        table = Table(title=f"{len(regressions)} regression(s), {len(changes) - len(regressions)} change(s) within tolerance")
+        for col in ("run", "codec", "quality", "image", "column", "reference", "now", "tolerance", "verdict"):
+            table.add_column(col)
+        for c in sorted(changes, key=lambda c: (not c.regression, c.run, c.codec))[:60]:
+            table.add_row(c.run, c.codec, _format("quality", c.quality), c.image_id, c.column, _format(c.column, c.reference),
+                          _format(c.column, c.now), "equal" if c.tolerance is None else f"{c.tolerance:g}",
+                          "[red]REGRESSION[/]" if c.regression else "ok")
+        out.print(table)
+    err.print(f"check: {len(regressions)} regression(s) against {reference} ({timing})")
+    if regressions:
+        raise SystemExit(1)
 
 
 def _parse_settings(settings: list[str]) -> dict:
@@ -314,6 +357,9 @@ def _format(column: str, value) -> str:
             return f"{value:g}"
         return f"{value:.{_DECIMALS.get(column, 3)}f}"
     return str(value)
+
+
+register_analysis(app, out)
 
 
 def main() -> None:

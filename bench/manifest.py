@@ -50,8 +50,21 @@ def machine() -> dict:
     return info
 
 
+def metric_directions(plan, output) -> dict[str, str]:
+    """"higher" or "lower" (is better) for every metric column, so analysis never guesses."""
+    lower = {"bpp", "bytes", "encode_s", "decode_s"}
+    for task in plan.tasks.values():
+        lower.update(task.lower_is_better)
+    columns = ["bpp", "psnr", "ms_ssim", "encode_s", "decode_s"]
+    columns += [c for cols in output.task_columns.values() for c in cols if not c.endswith(("_lo", "_hi"))]
+    return {c: "lower" if c in lower else "higher" for c in dict.fromkeys(columns)}
+
+
 def build_manifest(plan, output, started: datetime) -> dict:
+    from bench.analysis.reader import SCHEMA_VERSION
+
     return {
+        "schema_version": SCHEMA_VERSION,
         "command": sys.argv,
         "config": dataclasses.asdict(plan.config),
         "started": started.isoformat(),
@@ -65,6 +78,8 @@ def build_manifest(plan, output, started: datetime) -> dict:
         "codecs": {name: {**codec.fingerprint(), "qualities": plan.qualities[name], "scale": codec.scale.as_dict()}
                    for name, codec in plan.codecs.items()},
         "tasks": {name: {"model_id": task.model_id()} for name, task in plan.tasks.items()},
+        "task_columns": output.task_columns,
+        "metric_directions": metric_directions(plan, output),
         "packages": package_versions(),
         "git_revision": git_revision(),
         "machine": machine(),

@@ -57,6 +57,7 @@ def write_run(out_dir: Path, results: pd.DataFrame, summary: pd.DataFrame, manif
         results.to_parquet(tmp / "results.parquet", index=False)
         results.to_csv(tmp / "results.csv", index=False)
         summary.to_csv(tmp / "summary.csv", index=False)
+        summary.to_parquet(tmp / "summary.parquet", index=False)
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
         if out_dir.exists():
             old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
@@ -72,6 +73,8 @@ def write_run(out_dir: Path, results: pd.DataFrame, summary: pd.DataFrame, manif
 
 
 def read_run(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    run_dir = Path(run_dir)
-    return (pd.read_parquet(run_dir / "results.parquet"), pd.read_csv(run_dir / "summary.csv"),
-            json.loads((run_dir / "manifest.json").read_text()))
+    """(results, summary, manifest); `bench.analysis.reader.read_results` is the full reader."""
+    from bench.analysis.reader import read_results
+
+    folder = read_results(run_dir)
+    return folder.results, folder.summary, folder.manifest

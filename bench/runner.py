@@ -104,6 +104,7 @@ class RunOutput:
     cells_computed: int
     cells_cached: int
     wall_s: float
+    task_columns: dict[str, list[str]] = field(default_factory=dict)  # task -> the result/summary columns it wrote
 
 
 class _Executor:
@@ -134,6 +135,7 @@ def execute(p: Plan, show_progress: bool = True) -> RunOutput:
     rows: list[dict] = []
     task_summaries: dict = {}
     computed = cached = 0
+    task_columns: dict[str, dict] = {}  # task -> its columns, in first-seen order
     executor = _Executor(p.config.jobs)
     progress = Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), TimeRemainingColumn(), disable=not show_progress, transient=False)
@@ -149,12 +151,16 @@ def execute(p: Plan, show_progress: bool = True) -> RunOutput:
                 progress.advance(bar, len(p.samples))
                 for name, task in p.tasks.items():
                     progress.update(bar, description=f"{label} · {name}")
+                    before = {k for r in group_rows for k in r}
                     summary = _run_task(cache, task, name, decoded, group_rows, keys, p.samples)
                     task_summaries.setdefault(group_key(codec_name, quality), {}).update(summary)
+                    added = [k for r in group_rows for k in r if k not in before]
+                    task_columns.setdefault(name, {}).update(dict.fromkeys([*summary, *added]))
                 rows.extend(group_rows)
     finally:
         executor.close()
-    return RunOutput(rows, task_summaries, computed, cached, time.perf_counter() - start)
+    return RunOutput(rows, task_summaries, computed, cached, time.perf_counter() - start,
+                     {name: list(columns) for name, columns in task_columns.items()})
 
 
 def _run_group(p: Plan, cache: Cache, executor: _Executor, codec_name: str, quality: float, hashes: list[str]):

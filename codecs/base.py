@@ -80,6 +80,7 @@ class Codec(ABC):
 
     name: ClassVar[str]
     family: ClassVar[str] = "classical"  # or "learned"
+    deterministic: ClassVar[bool] = True  # same bytes for the same input on any machine (`bench check` compares them)
     bit_depths: ClassVar[tuple[int, ...]] = (8,)
     channels: ClassVar[tuple[int, ...]] = (1, 3)
     scale: ClassVar[QualityScale]

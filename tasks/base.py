@@ -61,6 +61,7 @@ class Task(ABC):
     scoring_modules: ClassVar[tuple[str, ...]] = ()
     scoring_packages: ClassVar[tuple[str, ...]] = ()
     headline_columns: ClassVar[tuple[str, ...]] = ()  # the few `bench run` prints in its table
+    lower_is_better: ClassVar[tuple[str, ...]] = ()  # metric columns where smaller is better (e.g. hd95)
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
@@ -94,7 +95,11 @@ class Task(ABC):
 
     @abstractmethod
     def loss(self, images, targets):
-        """Differentiable task loss on a float image batch (N×C×H×W in [0, 1])."""
+        """Differentiable task loss of the frozen network on a float image batch (N×C×H×W in [0, 1]).
+
+        `targets`: one per image, a `Sample` or a dict with the same label fields (`mask` for
+        segmentation; `boxes` xyxy pixels and `labels` for detection), so that a task-driven
+        codec trains against any task through one call."""
 
     @classmethod
     @abstractmethod
@@ -107,3 +112,8 @@ class Task(ABC):
             chunk = samples[start : start + batch_size]
             metric.update(self.predict(images[start : start + batch_size], chunk), chunk)
         return metric.compute()
+
+
+def target_field(target: Any, name: str):
+    """A label field of a `Sample` or of a dict (the two shapes `Task.loss` accepts)."""
+    return target[name] if isinstance(target, dict) else getattr(target, name)

@@ -33,7 +33,8 @@ from bench.errors import BenchError
 DEFAULTS: dict[str, Any] = {
     "N": 64,
     "M": 96,
-    "lambdas": [0.13, 0.048, 0.018, 0.0067, 0.0025],  # highest rate first: each point fine-tunes the previous one
+    "lambdas": [0.032, 0.0115, 0.0041, 0.0015, 0.00055],  # highest rate first: each point fine-tunes the previous one;
+    # on colin27-aal these span about 0.05-0.5 bpp once trained (see codecs/weights/TRAINING.md)
     "steps": 8000,  # first point, from scratch
     "finetune_steps": 3000,  # each later point
     "batch_size": 8,
@@ -151,6 +152,7 @@ def train_codec(arch: str, dataset, out: Path, overrides: dict[str, Any] | None 
     from bench.codecs.learned.models import ARCHITECTURES, build_model
     from bench.manifest import package_versions
     from bench.train.resume import capture_rng, load_state, restore_rng, save_state
+    from bench.train.loop import PeriodicSave, end_step, keep_if_better
     from bench.train.steplog import StepLog
 
     if arch not in ARCHITECTURES:
@@ -200,7 +202,7 @@ def train_codec(arch: str, dataset, out: Path, overrides: dict[str, Any] | None 
                                  "state": state, "rng": capture_rng(rng)})
 
     started = time.perf_counter() - state["elapsed_s"]
-    last_checkpoint = time.perf_counter()
+    saver = PeriodicSave(float(opts["checkpoint_every_s"]), checkpoint)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
                         TimeElapsedColumn(), TimeRemainingColumn(), disable=not show_progress)
     with progress:
@@ -239,19 +241,9 @@ def train_codec(arch: str, dataset, out: Path, overrides: dict[str, Any] | None 
                        "mse": f"{float(mse.detach()):.6g}", "bpp_est": f"{float(bpp.detach()):.5f}", "aux": f"{float(aux.detach()):.4g}"}
                 if state["step_in_point"] % int(opts["val_every"]) == 0 or state["step_in_point"] == steps:
                     val = validate(model, val_set, lam, peak)
-                    better = state["best"] is None or val["val_loss"] < state["best"]["val_loss"]
-                    if better:
-                        state["best"] = {**val, "step": state["step_in_point"],
-                                         "weights": {k_: v.detach().cpu().clone() for k_, v in model.state_dict().items()}}
-                    row.update({k_: f"{v:.5f}" for k_, v in val.items()}, best=int(better))
+                    keep_if_better(state, val, model, row)
                     progress.update(bar, info=f"val {val['val_psnr']:.2f} dB @ {val['val_bpp_est']:.3f} bpp(est)")
-                state["elapsed_s"] = time.perf_counter() - started
-                row["elapsed_s"] = f"{state['elapsed_s']:.1f}"
-                log.append(row)
-                progress.update(bar, advance=1)
-                if time.perf_counter() - last_checkpoint > float(opts["checkpoint_every_s"]):
-                    checkpoint()
-                    last_checkpoint = time.perf_counter()
+                end_step(state, row, started, log, progress, bar, saver)
             # the point is done: keep its selected weights (as they will be stored), measure real bytes on val
             best = state["best"]
             model.load_state_dict(as_stored(best["weights"]))
@@ -261,8 +253,7 @@ def train_codec(arch: str, dataset, out: Path, overrides: dict[str, Any] | None 
                                     "val_loss": best["val_loss"], "val_psnr_estimate": best["val_psnr"],
                                     **measured, "weights": best["weights"]})
             state.update(point=point + 1, step_in_point=0, best=None)  # the next λ fine-tunes from here (new lr schedule, same Adam moments)
-            checkpoint()
-            last_checkpoint = time.perf_counter()
+            saver.now()
             if state["point"] < len(lambdas):
                 progress.update(bar, description=f"{arch} λ={lambdas[state['point']]:g}")
 

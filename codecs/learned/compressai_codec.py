@@ -60,42 +60,60 @@ class LearnedCodec(Codec):
 
     # -- the weights trained for a dataset ---------------------------------------------------
     @classmethod
-    def dataset_reason(cls, dataset) -> str | None:
-        from bench.checkpoints import find_checkpoint, retrain_command, stale_reason
+    def checkpoint_stem(cls, settings: dict | None = None) -> str:
+        """`<stem>-<dataset>.safetensors` is the checkpoint looked up for a dataset."""
+        return cls.name
 
-        if find_checkpoint(cls.name, dataset.name, packaged="codecs") is None:
-            return f"no trained {cls.name} for '{dataset.name}'; train one with `{retrain_command(cls.name, dataset.name, 'codecs')}`"
-        return stale_reason(cls.name, dataset, packaged="codecs")
+    @classmethod
+    def train_command(cls, dataset: str, settings: dict | None = None) -> str:
+        from bench.checkpoints import retrain_command
+
+        return retrain_command(cls.name, dataset, "codecs")
+
+    @classmethod
+    def dataset_reason(cls, dataset) -> str | None:
+        from bench.checkpoints import find_checkpoint, stale_reason
+
+        if find_checkpoint(cls.checkpoint_stem(), dataset.name, packaged="codecs") is None:
+            return f"no trained {cls.checkpoint_stem()} for '{dataset.name}'; train one with `{cls.train_command(dataset.name)}`"
+        return stale_reason(cls.checkpoint_stem(), dataset, packaged="codecs")
 
     def for_dataset(self, name: str, fingerprint: str) -> None:
         from pathlib import Path
 
-        from bench.checkpoints import find_checkpoint, load_checkpoint, retrain_command, weights_id
+        from bench.checkpoints import find_checkpoint, load_checkpoint, weights_id
         from bench.codecs.learned.models import build_model
 
-        path = Path(self.settings["weights"]) if self.settings["weights"] else find_checkpoint(self.name, name, packaged="codecs")
+        stem = self.checkpoint_stem(self.settings)
+        path = Path(self.settings["weights"]) if self.settings["weights"] else find_checkpoint(stem, name, packaged="codecs")
         if path is None:
-            raise BenchError(f"codec '{self.name}': no trained weights for '{name}'; "
-                             f"train them with `{retrain_command(self.name, name, 'codecs')}`")
+            raise BenchError(f"codec '{self.name}': no trained {stem} for '{name}'; "
+                             f"train it with `{self.train_command(name, self.settings)}`")
         state, manifest = load_checkpoint(path, None if self.settings["weights"] else fingerprint)
-        if manifest.get("arch") != self.architecture:
-            raise BenchError(f"codec '{self.name}': {path} holds a '{manifest.get('arch')}' model, not '{self.architecture}'")
+        self.check_manifest(path, manifest, name)
         models = []
         for i in range(len(manifest["rate_points"])):
             prefix = f"p{i}."
-            model = build_model(self.architecture, manifest["N"], manifest["M"], manifest["channels"])
+            model = build_model(manifest["arch"], manifest["N"], manifest["M"], manifest["channels"])
             model.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
             model.eval().update(force=True)
             models.append(model)
         self.models, self.manifest, self.checkpoint = models, manifest, str(path)
-        self.weights_id = weights_id(state, self.architecture)
+        self.weights_id = weights_id(state, manifest["arch"])
         n = len(models)
         self.scale = QualityScale(self.scale.name, self.scale.meaning, 0, n - 1, tuple(range(n)), True)
+
+    def check_manifest(self, path, manifest: dict, dataset: str) -> None:
+        """Refuse a checkpoint of another architecture (subclasses add their own checks)."""
+        if manifest.get("arch") != self.architecture:
+            raise BenchError(f"codec '{self.name}': {path} holds a '{manifest.get('arch')}' model, not '{self.architecture}'")
 
     def params(self) -> dict:
         if self.manifest is None:
             return {}
-        return {"weights_id": self.weights_id, "N": self.manifest["N"], "M": self.manifest["M"],
+        from pathlib import Path
+
+        return {"weights_id": self.weights_id, "checkpoint": Path(self.checkpoint).name, "N": self.manifest["N"], "M": self.manifest["M"],
                 "lambdas": [p["lambda"] for p in self.manifest["rate_points"]]}
 
     # -- coding ----------------------------------------------------------------------------

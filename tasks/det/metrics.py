@@ -2,8 +2,10 @@
 
 Predictions and ground truth are accumulated image by image (`update`) and scored once
 (`compute`), so a codec × quality group gets one mAP computed exactly like the reference's.
-Per image we only report how many boxes score ≥ 0.25 (`n_det`): mAP is a ranking over the
-split and means nothing for one image. Its uncertainty over images is a bootstrap interval
+Per image we report how many boxes score ≥ 0.25 (`n_det`): mAP is a ranking over the
+split and means nothing for one image. The image's detections and ground-truth boxes are kept
+in the row too (`det_boxes`, `gt_boxes`: JSON, see `boxes_json`), so that analysis of a results
+folder alone can re-weight images for the bootstrap of any statistic built on mAP (BD-rate). Its uncertainty over images is a bootstrap interval
 (`map50_lo`/`_hi`, `map50_95_lo`/`_hi`: 95% percentile, images resampled with replacement,
 `bootstrap.DRAWS` draws, numpy seed 0), re-accumulated by `tasks/det/bootstrap.py`.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import math
 from typing import Any, Sequence
 
@@ -74,6 +77,23 @@ def coco_map(gt: list[tuple[tuple[int, int], np.ndarray, np.ndarray]], dt: list[
             "ap50_per_class": per50, "ap50_95_per_class": per5095}
 
 
+def boxes_json(boxes: np.ndarray, labels: np.ndarray, scores: np.ndarray | None = None) -> str:
+    """[[x1, y1, x2, y2, label(, score)], ...] at 0.01 px and 1e-5 score: compact and exact enough."""
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    rows = [[*np.round(b, 2).tolist(), int(k)] + ([round(float(s), 5)] if scores is not None else [])
+            for b, k, s in zip(boxes, np.asarray(labels).reshape(-1), np.asarray(scores if scores is not None else labels).reshape(-1))]
+    return json.dumps(rows, separators=(",", ":"))
+
+
+def parse_boxes(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(boxes xyxy, labels, scores) from `boxes_json`; ground truth has no scores (all 1)."""
+    rows = np.asarray(json.loads(text), np.float64)
+    if not rows.size:
+        return np.zeros((0, 4)), np.zeros(0, np.int64), np.zeros(0)
+    scores = rows[:, 5] if rows.shape[1] > 5 else np.ones(len(rows))
+    return rows[:, :4], rows[:, 4].astype(np.int64), scores
+
+
 class DetectionMetric(Metric):
     """Accumulates `predict` outputs and the samples' boxes; `compute` scores the lot once."""
 
@@ -98,7 +118,9 @@ class DetectionMetric(Metric):
         from bench.tasks.det.bootstrap import bootstrap_map
 
         scores = coco_map(self._gt, self._dt, self.class_names)
-        per_image = [{"n_det": float((np.asarray(s) >= N_DET_CONF).sum())} for _, s, _ in self._dt]
+        per_image = [{"n_det": float((np.asarray(s) >= N_DET_CONF).sum()), "det_boxes": boxes_json(b, k, s),
+                      "gt_boxes": boxes_json(g_boxes, g_labels)}
+                     for (b, s, k), (_, g_boxes, g_labels) in zip(self._dt, self._gt)]
         summary = {"map50": scores["map50"], "map50_95": scores["map50_95"],
                    **bootstrap_map(self._gt, self._dt, len(self.class_names))}
         return TaskScores(per_image=per_image, summary=summary,

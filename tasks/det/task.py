@@ -10,16 +10,12 @@ import numpy as np
 from bench.checkpoints import checkpoint_name, find_checkpoint, load_checkpoint, stale_reason, weights_dirs, weights_id
 from bench.datasets.base import Dataset, Sample
 from bench.errors import BenchError
-from bench.tasks.base import Task, TrainConfig
+from bench.tasks.base import Task, TrainConfig, target_field
 from bench.tasks.det.metrics import DetectionMetric
 
 
 def _has_boxes(dataset: Dataset) -> bool:
     return bool(dataset.det_classes) and any(s.boxes is not None for s in dataset.samples)
-
-
-def _field(target: Any, name: str):
-    return target[name] if isinstance(target, dict) else getattr(target, name)
 
 
 class DetectionTask(Task):
@@ -109,8 +105,8 @@ class DetectionTask(Task):
         x, (gx, gy), px, py = letterbox(x, self.imgsz)
         idx, cls, boxes = [], [], []
         for i, target in enumerate(targets):
-            b = torch.as_tensor(np.asarray(_field(target, "boxes"), np.float32).reshape(-1, 4))
-            labels = torch.as_tensor(np.asarray(_field(target, "labels"), np.int64).reshape(-1))
+            b = torch.as_tensor(np.asarray(target_field(target, "boxes"), np.float32).reshape(-1, 4))
+            labels = torch.as_tensor(np.asarray(target_field(target, "labels"), np.int64).reshape(-1))
             x1, y1, x2, y2 = b[:, 0] * gx + px, b[:, 1] * gy + py, b[:, 2] * gx + px, b[:, 3] * gy + py
             boxes.append(torch.stack([(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1], 1) / self.imgsz)
             cls.append(labels.float())

@@ -27,6 +27,7 @@ class SegmentationTask(Task):
                                                   "miou", "fg_miou", "dice_monai", "dice_monai_lo", "dice_monai_hi",
                                                   "hd95", "hd95_lo", "hd95_hi")
     headline_columns: ClassVar[tuple[str, ...]] = ("dice", "miou", "hd95")
+    lower_is_better: ClassVar[tuple[str, ...]] = ("hd95",)
     scoring_modules: ClassVar[tuple[str, ...]] = ("bench.tasks.seg.metrics", "bench.tasks.seg.model", "bench.tasks.seg.predict")
     scoring_packages: ClassVar[tuple[str, ...]] = ("torch", "monai", "numpy")
 
@@ -95,12 +96,16 @@ class SegmentationTask(Task):
     def loss(self, images, targets):
         """Dice + class-weighted CE of the frozen network on float images N×C×H×W in [0, 1].
 
-        `targets`: N×H×W class ids (tensor, array or list of masks). Gradients flow to `images`.
+        `targets`: one `Sample` or {"mask": H×W} per image, or N×H×W class ids (tensor, array or
+        list of masks). Gradients flow to `images`.
         """
         import torch
 
+        from bench.tasks.base import target_field
         from bench.tasks.seg.train import seg_loss
 
+        if isinstance(targets, (list, tuple)) and targets and not isinstance(targets[0], (np.ndarray,)) and not torch.is_tensor(targets[0]):
+            targets = [np.asarray(target_field(t, "mask")) for t in targets]
         if not torch.is_tensor(targets):
             targets = torch.as_tensor(np.stack([np.asarray(t) for t in targets]) if isinstance(targets, (list, tuple)) else np.asarray(targets))
         targets = targets.to(images.device).long()

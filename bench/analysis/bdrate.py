@@ -1,0 +1,125 @@
+"""Task BD-rate: the average bitrate difference at equal task accuracy (or PSNR), with the
+`bjontegaard` package's piecewise cubic (pchip) interpolation, as JVET computes BD-rate.
+
+There is no number when it would mislead, and the status says why:
+- a curve is not monotone in rate (accuracy that wiggles near saturation: the inverse, rate as
+  a function of accuracy, does not exist); `rising_part` keeps each curve's points up to its
+  first drop instead, and says so;
+- the curves overlap too little on the metric axis (the paper's Table 1 is such a case:
+  MVMICNet's curve lies above every anchor's, so there is no common accuracy to compare at).
+The 95% interval comes from bootstrap draws over images, shared by anchor and test."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from bench.analysis.curves import Curve, common_images, curve, draws, interval
+from bench.analysis.reader import ResultsFolder
+
+MIN_OVERLAP = 0.4  # least shared share of the union of the two curves' metric ranges (the bjontegaard package warns below 0.75)
+MIN_POINTS = 2
+
+
+@dataclass
+class BDRate:
+    codec: str
+    anchor: str
+    metric: str
+    bd_rate: float  # percent; negative = fewer bits than the anchor at equal metric
+    ci_low: float
+    ci_high: float
+    overlap: float
+    status: str  # "ok" or why there is no number
+    points: int  # rate points of the test curve used
+    n_images: int
+    note: str = ""
+
+    def record(self) -> dict:
+        return asdict(self)
+
+
+def _monotone_part(bpp: np.ndarray, metric: np.ndarray, sign: float, rising_part: bool):
+    """Points in rate order whose `sign`-oriented metric strictly improves with rate; else why not."""
+    finite = np.isfinite(bpp) & np.isfinite(metric) & (bpp > 0)
+    bpp, metric = bpp[finite], metric[finite]
+    drops = np.flatnonzero(np.diff(sign * metric) <= 0)
+    if not len(drops):
+        return bpp, sign * metric, None
+    i = int(drops[0])
+    if rising_part:
+        return bpp[: i + 1], sign * metric[: i + 1], None
+    worse = "falls" if sign > 0 else "rises"
+    return bpp, sign * metric, (f"not monotone: {worse} from {metric[i]:.4g} at {bpp[i]:.3g} bpp "
+                                f"to {metric[i + 1]:.4g} at {bpp[i + 1]:.3g} bpp")
+
+
+def overlap_of(a: np.ndarray, b: np.ndarray) -> float:
+    """Shared share of the two ranges (the bjontegaard package's definition)."""
+    low, high = max(a.min(), b.min()), min(a.max(), b.max())
+    total = max(a.max(), b.max()) - min(a.min(), b.min())
+    return max(high - low, 0.0) / total if total > 0 else 0.0
+
+
+def bd_rate_of(anchor: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray], higher_is_better: bool = True,
+               min_overlap: float = MIN_OVERLAP, rising_part: bool = False) -> tuple[float, float, str, int]:
+    """(BD-rate %, overlap, status, test points used) of two (bpp, metric) curves sorted by bpp."""
+    import bjontegaard
+
+    sign = 1.0 if higher_is_better else -1.0
+    curves = []
+    for name, (bpp, metric) in (("anchor", anchor), ("test", test)):
+        bpp, metric, why = _monotone_part(np.asarray(bpp, float), np.asarray(metric, float), sign, rising_part)
+        if why:
+            return math.nan, math.nan, f"{name} {why}", len(test[0])
+        if len(bpp) < MIN_POINTS:
+            return math.nan, math.nan, f"{name} has {len(bpp)} usable rate point(s); need {MIN_POINTS}", len(test[0])
+        curves.append((bpp, metric))
+    (ra, ma), (rt, mt) = curves
+    overlap = overlap_of(ma, mt)
+    if overlap < min_overlap - 1e-9:
+        return math.nan, overlap, f"overlap {overlap:.0%} of the metric range < {min_overlap:.0%}", len(rt)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        value = float(bjontegaard.bd_rate(ra, ma, rt, mt, method="pchip", require_matching_points=False, min_overlap=0))
+    return value, overlap, "ok", len(rt)
+
+
+def bd_rates(folder: ResultsFolder, anchor: str, metric: str, codecs: list[str] | None = None, n_draws: int = 1000,
+             min_overlap: float = MIN_OVERLAP, rising_part: bool = False, seed: int = 0) -> list[BDRate]:
+    """One record per codec against `anchor` on `metric`, with bootstrap intervals when per-image values exist."""
+    folder.require_metric(metric)
+    folder.require_codec(anchor, "--anchor")
+    codecs = [c for c in (codecs or folder.codecs) if c != anchor]
+    higher = folder.higher_is_better(metric)
+    out = []
+    for codec in codecs:
+        folder.require_codec(codec, "--codecs")
+        images = common_images(folder, [anchor, codec])
+        a, t = curve(folder, anchor, metric, images), curve(folder, codec, metric, images)
+        value, overlap, status, used = bd_rate_of(a.points(), t.points(), higher, min_overlap, rising_part)
+        low = high = math.nan
+        note = f"rising part: {used} of {len(t.qualities)} points" if rising_part and status == "ok" and used < len(t.qualities) else ""
+        if status == "ok" and a.resamplable and t.resamplable and n_draws:
+            low, high, defined = _bootstrap(a, t, higher, min_overlap, rising_part, draws(len(images), n_draws, seed))
+            if defined < 0.95:
+                note = "; ".join(filter(None, [note, f"only {defined:.0%} of bootstrap draws give a number"]))
+        elif status == "ok" and n_draws:
+            note = "; ".join(filter(None, [note, f"no interval: the results hold no per-image values of '{metric}'"]))
+        out.append(BDRate(codec, anchor, metric, value, low, high, overlap, status, used, len(images), note))
+    return out
+
+
+def _bootstrap(a: Curve, t: Curve, higher: bool, min_overlap: float, rising_part: bool, weights: np.ndarray) -> tuple[float, float, float]:
+    """Percentile interval over draws that give a number, and the share that do."""
+    (ra, ma), (rt, mt) = a.resampled(weights), t.resampled(weights)
+    values = []
+    for i in range(len(weights)):
+        value, _, status, _ = bd_rate_of((ra[i], ma[i]), (rt[i], mt[i]), higher, min_overlap, rising_part)
+        if status == "ok":
+            values.append(value)
+    low, high = interval(values)
+    return low, high, len(values) / len(weights)

@@ -1,0 +1,133 @@
+"""Rate–metric curves per codec, kept per image so that every statistic can be bootstrapped.
+
+Bootstrap draws are image weights (multinomial counts) shared by every codec and the
+uncompressed reference: the comparison is paired, as every codec coded the same images.
+Per-image metrics (PSNR, Dice, ...) re-weight as means; mAP re-weights through the detections
+each row stores (`det_boxes`, `gt_boxes`), accumulated as COCO does (`tasks/det/bootstrap.py`);
+dataset-level figures with neither (mIoU) have a point value and no interval."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from bench.analysis.reader import REFERENCE, ResultsFolder
+
+DRAWS = 1000
+DETECTION_METRICS = ("map50", "map50_95")
+
+
+@dataclass
+class Curve:
+    """Q rate points of one codec over N images: bpp per image, the metric per image (Q×N) or
+    as Q×1 dataset-level values with `resample_metric` (weights B×N -> B×Q) when re-weightable."""
+
+    codec: str
+    qualities: np.ndarray
+    bpp: np.ndarray
+    metric: np.ndarray
+    per_image: bool
+    resample_metric: Callable[[np.ndarray], np.ndarray] | None = None
+
+    @property
+    def resamplable(self) -> bool:
+        return self.per_image or self.resample_metric is not None
+
+    def points(self) -> tuple[np.ndarray, np.ndarray]:
+        """(mean bpp, metric) per rate point, sorted by bpp."""
+        bpp, metric = self.bpp.mean(axis=1), self.metric.mean(axis=1)
+        order = np.argsort(bpp, kind="stable")
+        return bpp[order], metric[order]
+
+    def resampled(self, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """B×Q (bpp, metric) for B image-weight vectors, each row sorted by bpp."""
+        total = weights.sum(axis=1, keepdims=True)
+        bpp = weights @ self.bpp.T / total
+        metric = weights @ self.metric.T / total if self.per_image else self.resample_metric(weights)
+        order = np.argsort(bpp, axis=1, kind="stable")
+        return np.take_along_axis(bpp, order, axis=1), np.take_along_axis(metric, order, axis=1)
+
+
+def common_images(folder: ResultsFolder, codecs: list[str]) -> list[str]:
+    """Images whose every cell, in every named codec and the reference, coded without failure."""
+    rows = folder.results[folder.results.codec.isin([*codecs, REFERENCE])]
+    bad = set(rows.loc[rows.status != "ok", "image_id"])
+    return [i for i in dict.fromkeys(rows.image_id) if i not in bad]
+
+
+def is_per_image(folder: ResultsFolder, metric: str) -> bool:
+    return metric in folder.results.columns and folder.results.loc[folder.results.status == "ok", metric].notna().any()
+
+
+def _matrix(rows: pd.DataFrame, column: str, images: list[str], reference: bool) -> np.ndarray:
+    table = rows.set_index("image_id")[[column]].T if reference else \
+        rows.pivot_table(index="quality", columns="image_id", values=column, dropna=False, aggfunc="first")
+    return table.reindex(columns=images).to_numpy(np.float64)
+
+
+def _map_resampler(rows: pd.DataFrame, qualities: np.ndarray, images: list[str], metric: str, reference: bool):
+    """weights B×N -> B×Q mAP, from the detections stored per row."""
+    from bench.tasks.det.bootstrap import MatchTable, map_scores
+    from bench.tasks.det.metrics import parse_boxes
+
+    tables = []
+    for q in qualities:
+        group = (rows if reference else rows[rows.quality == q]).set_index("image_id").reindex(images)
+        gt, dt = [], []
+        for _, r in group.iterrows():
+            g_boxes, g_labels, _ = parse_boxes(r["gt_boxes"])
+            d_boxes, d_labels, d_scores = parse_boxes(r["det_boxes"])
+            gt.append(((0, 0), g_boxes, g_labels))
+            dt.append((d_boxes, d_scores, d_labels))
+        n_classes = 1 + max([int(k.max()) for _, _, k in gt if len(k)] + [int(k.max()) for _, _, k in dt if len(k)] + [0])
+        tables.append(MatchTable(gt, dt, n_classes))
+    index = 0 if metric == "map50" else 1
+
+    def resample(weights: np.ndarray) -> np.ndarray:
+        return np.stack([map_scores(t.average_precision(weights))[index] for t in tables], axis=1)
+    return resample
+
+
+def curve(folder: ResultsFolder, codec: str, metric: str, images: list[str]) -> Curve:
+    """The codec's rate points over `images`, re-weightable whenever the results allow it."""
+    reference = codec == REFERENCE
+    rows = folder.results[(folder.results.codec == codec) & folder.results.image_id.isin(images)]
+    qualities = np.array([math.nan]) if reference else np.array(sorted(rows.quality.dropna().unique()))
+    bpp = _matrix(rows, "bpp", images, reference)
+    if is_per_image(folder, metric):
+        return Curve(codec, qualities, bpp, _matrix(rows, metric, images, reference), True)
+    summary = folder.summary[folder.summary.codec == codec]
+    values = summary[[metric]].to_numpy(np.float64) if reference else \
+        summary.set_index("quality").reindex(qualities)[[metric]].to_numpy(np.float64)
+    resampler = None
+    if metric in DETECTION_METRICS and {"det_boxes", "gt_boxes"} <= set(rows.columns) and rows.det_boxes.notna().all():
+        resampler = _map_resampler(rows, qualities, images, metric, reference)
+    return Curve(codec, qualities, bpp, values, False, resampler)
+
+
+def draws(n_images: int, n_draws: int = DRAWS, seed: int = 0) -> np.ndarray:
+    """n_draws × n_images multinomial counts: the bootstrap resamples over images."""
+    rng = np.random.default_rng(seed)
+    return rng.multinomial(n_images, np.full(n_images, 1.0 / n_images), size=n_draws).astype(np.float64)
+
+
+def interval(values: list[float] | np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    values = np.asarray([v for v in values if np.isfinite(v)])
+    if not len(values):
+        return math.nan, math.nan
+    tail = 100 * (1 - level) / 2
+    return float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail))
+
+
+def mean_interval(values: pd.Series | np.ndarray, weights: np.ndarray) -> tuple[float, float]:
+    """Bootstrap 95% interval of a per-image mean."""
+    v = np.asarray(values, np.float64)
+    keep = np.isfinite(v)
+    if not keep.any():
+        return math.nan, math.nan
+    w = weights[:, keep]
+    return interval(w @ v[keep] / np.maximum(w.sum(axis=1), 1))

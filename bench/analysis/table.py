@@ -1,0 +1,70 @@
+"""Per codec × rate point table of bpp and chosen metrics with 95% bootstrap intervals over
+images, as Markdown, CSV or LaTeX. Intervals a task computed itself (the summary's `_lo`/`_hi`
+columns, e.g. mAP from re-weighted detections) are used as they are; per-image metrics are
+bootstrapped here; dataset-level figures without either have none."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from bench.analysis.curves import draws, is_per_image, mean_interval
+from bench.analysis.reader import ResultsFolder
+from bench.errors import BenchError
+
+FORMATS = ("md", "csv", "latex")
+DECIMALS = {"bpp": 4, "psnr": 2, "ms_ssim": 4, "hd95": 2}
+
+
+def table_frame(folder: ResultsFolder, metrics: list[str], n_draws: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Tidy: codec, quality, bpp (+ CI), and for each metric its mean, `_lo` and `_hi`."""
+    for m in metrics:
+        folder.require_metric(m)
+    rows = []
+    ok = folder.results[folder.results.status == "ok"]
+    for _, s in folder.summary.iterrows():
+        quality = s["quality"]
+        group = ok[(ok.codec == s["codec"]) & ((ok.quality == quality) | (pd.isna(quality) & ok.quality.isna()))]
+        weights = draws(len(group), n_draws, seed) if len(group) and n_draws else None
+        row = {"codec": s["codec"], "quality": quality, "n_images": int(s["n_images"])}
+        for m in ["bpp", *metrics]:
+            row[m] = s[m]
+            if f"{m}_lo" in s.index and pd.notna(s.get(f"{m}_lo")):
+                row[f"{m}_lo"], row[f"{m}_hi"] = s[f"{m}_lo"], s[f"{m}_hi"]
+            elif weights is not None and is_per_image(folder, m):
+                row[f"{m}_lo"], row[f"{m}_hi"] = mean_interval(group[m], weights)
+            else:
+                row[f"{m}_lo"] = row[f"{m}_hi"] = math.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _cell(value: float, low: float, high: float, decimals: int) -> str:
+    if not np.isfinite(value):
+        return "inf" if value == math.inf else "–"
+    text = f"{value:.{decimals}f}"
+    return f"{text} [{low:.{decimals}f}, {high:.{decimals}f}]" if np.isfinite(low) and np.isfinite(high) else text
+
+
+def render(frame: pd.DataFrame, metrics: list[str], fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise BenchError(f"--format '{fmt}': expected one of {', '.join(FORMATS)}")
+    if fmt == "csv":
+        return frame.to_csv(index=False)
+    columns = ["bpp", *metrics]
+    header = ["codec", "quality", *columns]
+    lines = []
+    for _, r in frame.iterrows():
+        quality = "" if pd.isna(r["quality"]) else f"{r['quality']:g}"
+        lines.append([str(r["codec"]), quality] + [_cell(r[c], r[f"{c}_lo"], r[f"{c}_hi"], DECIMALS.get(c, 3)) for c in columns])
+    if fmt == "md":
+        out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+        out += ["| " + " | ".join(cells) + " |" for cells in lines]
+        return "\n".join(out) + "\n"
+    escape = lambda text: text.replace("_", r"\_").replace("–", "--")  # noqa: E731
+    out = [r"\begin{tabular}{ll" + "r" * len(columns) + "}", r"\toprule", " & ".join(escape(h) for h in header) + r" \\", r"\midrule"]
+    out += [" & ".join(escape(c) for c in cells) + r" \\" for cells in lines]
+    out += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(out) + "\n"

@@ -1,0 +1,45 @@
+"""One run API: plan → execute → summarize → write. The CLI, `bench check` and the tests call it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from bench.runner import RunConfig
+
+
+@dataclass
+class Run:
+    path: Path
+    results: pd.DataFrame
+    summary: pd.DataFrame
+    manifest: dict
+    headline_columns: list[str]
+    cells_computed: int
+    cells_cached: int
+    wall_s: float
+
+
+def run(config: RunConfig, out: Path | None = None, show_progress: bool = False, before_execute=None) -> Run:
+    """Sweep `config` and write its results folder (atomically) to `out`, default results/runs/<id>.
+
+    `before_execute(plan)` runs once the plan is valid and before any work (the CLI prints notes there)."""
+    from bench.manifest import build_manifest
+    from bench.results import results_frame, summarize, write_run
+    from bench.runner import execute, plan
+
+    started = datetime.now(timezone.utc)
+    the_plan = plan(config)
+    if before_execute is not None:
+        before_execute(the_plan)
+    target = Path(out) if out else Path("results") / "runs" / f"{started:%Y%m%d-%H%M%S}-{the_plan.dataset.name}"
+    output = execute(the_plan, show_progress=show_progress)
+    results = results_frame(output.rows)
+    summary = summarize(results, output.task_summaries)
+    manifest = build_manifest(the_plan, output, started)
+    write_run(target, results, summary, manifest)
+    headline = [c for task in the_plan.tasks.values() for c in task.headline_columns]
+    return Run(target, results, summary, manifest, headline, output.cells_computed, output.cells_cached, output.wall_s)

@@ -1,0 +1,137 @@
+"""`bench table`, `bench bdrate`, `bench figures` and `bench lossless`: analysis of a results folder alone."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from bench.errors import BenchError
+
+RESULTS_HELP = "Results folder written by `bench run` (results.parquet, summary, manifest.json)."
+
+
+def _names(value: str | None, option: str) -> list[str] | None:
+    from bench.cli import _split_list  # loaded by now: the CLI registers these commands
+
+    return _split_list(value, option)
+
+
+def _json_value(value):
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def _print_records(out: Console, records: list[dict]) -> None:
+    out.print_json(json.dumps([{k: _json_value(v) for k, v in r.items()} for r in records]))
+
+
+def _fmt(value: float, digits: int = 1) -> str:
+    return f"{value:.{digits}f}" if isinstance(value, float) and math.isfinite(value) else "–"
+
+
+def register(app: typer.Typer, out: Console) -> None:
+    @app.command("table")
+    def table_cmd(
+        results: Path = typer.Argument(..., help=RESULTS_HELP),
+        metric: str = typer.Option("psnr,ms_ssim", "--metric", "-m", help="Comma-separated metrics (any summary column, e.g. dice,map50_95,psnr)."),
+        fmt: str = typer.Option("md", "--format", "-f", help="md, csv or latex."),
+        draws: int = typer.Option(1000, "--draws", help="Bootstrap draws over images for the 95% intervals (0: none)."),
+    ) -> None:
+        """Per codec and rate point: bpp and metrics with 95% bootstrap intervals over images."""
+        from bench.analysis.reader import read_results
+        from bench.analysis.table import render, table_frame
+
+        folder = read_results(results)
+        metrics = _names(metric, "--metric")
+        text = render(table_frame(folder, metrics, n_draws=draws), metrics, fmt)
+        typer.echo(text, nl=False)
+
+    @app.command("bdrate")
+    def bdrate_cmd(
+        results: Path = typer.Argument(..., help=RESULTS_HELP),
+        anchor: str = typer.Option(..., "--anchor", "-a", help="Codec the others are compared with (e.g. vvc, jpeg2000)."),
+        metric: str = typer.Option("psnr", "--metric", "-m", help="Quality axis: psnr, ms_ssim, dice, miou, map50_95, ..."),
+        codecs: Optional[str] = typer.Option(None, "--codecs", "-c", help="Comma-separated codecs. Default: all in the folder."),
+        min_overlap: float = typer.Option(0.4, "--min-overlap", help="Least shared share of the union of the two curves' metric ranges for a number."),
+        rising_part: bool = typer.Option(False, "--rising-part", help="Use each curve up to its first drop instead of refusing a non-monotone curve."),
+        draws: int = typer.Option(1000, "--draws", help="Bootstrap draws over images for the 95% interval (0: none)."),
+        as_json: bool = typer.Option(False, "--json", help="One JSON record per codec."),
+    ) -> None:
+        """Task (or PSNR) BD-rate against an anchor: pchip, overlap and monotonicity checked, bootstrap 95% CI."""
+        from bench.analysis.bdrate import bd_rates
+        from bench.analysis.reader import read_results
+
+        if not 0 <= min_overlap <= 1:
+            raise BenchError(f"--min-overlap must lie in [0, 1], got {min_overlap}")
+        folder = read_results(results)
+        records = [r.record() for r in bd_rates(folder, anchor, metric, _names(codecs, "--codecs"), n_draws=draws,
+                                                  min_overlap=min_overlap, rising_part=rising_part)]
+        if as_json:
+            _print_records(out, records)
+            return
+        table = Table(title=f"BD-rate on {metric} against {anchor} (negative = fewer bits at equal {metric})")
+        for col in ("codec", "BD-rate %", "95% CI", "overlap", "status"):
+            table.add_column(col, justify="left" if col in ("codec", "status") else "right")
+        for r in records:
+            ci = f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]" if math.isfinite(r["ci_low"]) else "–"
+            status = r["status"] + (f" ({r['note']})" if r["note"] else "")
+            table.add_row(r["codec"], _fmt(r["bd_rate"]), ci, _fmt(100 * r["overlap"], 0) + "%" if math.isfinite(r["overlap"]) else "–", status)
+        out.print(table)
+
+    @app.command("figures")
+    def figures_cmd(
+        results: Path = typer.Argument(..., help=RESULTS_HELP),
+        out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder for the PNG, PDF and CSV files. Default: RESULTS/figures."),
+        anchor: Optional[str] = typer.Option(None, "--anchor", "-a", help="BD-rate anchor. Default: vvc, else jpeg2000, else the first codec."),
+        paper: bool = typer.Option(False, "--paper", help="Also write the paper's Table 1 layout (md, tex) and our points beside the paper's."),
+        draws: int = typer.Option(1000, "--draws", help="Bootstrap draws over images for bands and BD-rate intervals (0: none)."),
+    ) -> None:
+        """Rate–accuracy, rate–PSNR and rate–MS-SSIM curves with 95% bands, and BD-rate bars, as PNG and PDF."""
+        from bench.analysis.figures import write_figures
+        from bench.analysis.reader import read_results
+
+        if draws < 0:
+            raise BenchError(f"--draws must be 0 or more, got {draws}")
+        folder = read_results(results)
+        target = out_dir if out_dir is not None else Path(results) / "figures"
+        paths = write_figures(folder, target, anchor=anchor, n_draws=draws)
+        if paper:
+            from bench.analysis.paper import write_paper
+
+            paths += write_paper(folder, target)
+        for path in paths:
+            typer.echo(str(path))
+
+    @app.command("lossless")
+    def lossless_cmd(
+        results: Path = typer.Argument(..., help=RESULTS_HELP),
+        metric: str = typer.Option("dice", "--metric", "-m", help="Task metric: dice, map50_95, miou, ... (or psnr)."),
+        tolerance: Optional[float] = typer.Option(None, "--tolerance", help="Allowed loss against uncompressed. Default: 0.02 for Dice/mAP/mIoU."),
+        codecs: Optional[str] = typer.Option(None, "--codecs", "-c", help="Comma-separated codecs. Default: all in the folder."),
+        draws: int = typer.Option(1000, "--draws", help="Bootstrap draws over images for the 95% interval (0: none)."),
+        as_json: bool = typer.Option(False, "--json", help="One JSON record per codec."),
+    ) -> None:
+        """Task-lossless ratio per codec: the lowest bpp (largest ratio) that stays within tolerance, beside the guideline ratio."""
+        from bench.analysis.lossless import GUIDELINE_SOURCE, lossless_ratios
+        from bench.analysis.reader import read_results
+
+        folder = read_results(results)
+        records = [r.record() for r in lossless_ratios(folder, metric, tolerance, _names(codecs, "--codecs"), n_draws=draws)]
+        if as_json:
+            _print_records(out, records)
+            return
+        first = records[0] if records else None
+        title = f"task-lossless: lowest bpp with {metric} within {first['tolerance']:g} of uncompressed" if first else "task-lossless"
+        table = Table(title=title, caption=f"ratio = {first['stored_bpp']:g} stored bpp / bpp; guideline: {GUIDELINE_SOURCE}" if first else None)
+        for col in ("codec", "bpp", "95% CI", "ratio", "guideline", "status"):
+            table.add_column(col, justify="left" if col in ("codec", "status") else "right")
+        for r in records:
+            ci = f"[{_fmt(r['bpp_ci_low'], 3)}, {_fmt(r['bpp_ci_high'], 3)}]" if math.isfinite(r["bpp_ci_low"]) else "–"
+            guide = f"{r['guideline_ratio']:.0f}:1" if math.isfinite(r["guideline_ratio"]) else "–"
+            table.add_row(r["codec"], _fmt(r["bpp"], 3), ci, f"{_fmt(r['ratio'])}:1" if math.isfinite(r["ratio"]) else "–", guide, r["status"])
+        out.print(table)

@@ -1,0 +1,307 @@
+"""`bench train-codec mvmicnet --task seg --data DATASET`: MVMICNet's two training stages.
+
+Options: `--set KEY=VALUE` sets stage 2 (`STAGE2_DEFAULTS`); `--set stage1.KEY=VALUE` sets a
+stage 1 trained here (the anchors' options, `bench/train/codec.py`, plus `stage1.arch`).
+
+Stage 1 (rate–distortion only) is exactly the `mbt2018-mean` anchor's recipe: same backbone,
+widths, λ ladder, loss, data and selection. When that anchor's checkpoint for the dataset exists,
+stage 1 *is* it (copied, with its provenance in the manifest) instead of training the same
+network twice; otherwise stage 1 trains with `bench/train/codec.py`.
+
+Stage 2 starts every rate point from its stage-1 weights and minimises
+    R + λ·(2^b−1)²·MSE + Σ_k α_k(t)·L_k(decoded)
+where L_k is task k's own differentiable loss (`Task.loss`) of its frozen network on the
+decoded image (clamped to [0, 1], as decoding does), over whole train-split slices with their
+labels, and α_k(t) is balanced dynamically (`balance.py`: loss-ratio normalisation × Dynamic
+Weight Averaging); α, every loss term and the val figures are logged at every step. Weights are
+selected on val by a fixed objective: the same sum with α frozen at the values calibrated on val
+before the first step, so the selection does not move with the balance. The test split is never
+read. Resumable like the anchors: the full state every `checkpoint_every_s` seconds.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.errors import BenchError
+
+STAGE2_DEFAULTS: dict[str, Any] = {
+    "steps": 1500,  # per rate point
+    "batch_size": 4,  # whole slices
+    "lr": 1e-4,
+    "lr_final": 1e-5,
+    "aux_lr": 1e-3,
+    "clip_grad": 1.0,
+    "warmup_steps": 50,
+    "task_weight": 1.0,  # β: each task term's size relative to λ·D
+    "dwa_temperature": 2.0,
+    "dwa_window": 50,
+    "val_every": 100,
+    "checkpoint_every_s": 300,
+    "threads": None,
+    "stage1_from": "mbt2018-mean",  # reuse this anchor's checkpoint as stage 1 when it exists ("" = train stage 1)
+}
+
+
+def stage2_options(overrides: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(overrides) - set(STAGE2_DEFAULTS))
+    if unknown:
+        raise BenchError(f"train-codec mvmicnet: unknown stage-2 option {unknown[0]!r}; known: {', '.join(STAGE2_DEFAULTS)}")
+    return {**STAGE2_DEFAULTS, **overrides}
+
+
+def stage1(dataset, out_dir: Path, overrides: dict[str, Any], seed: int, device: str, resume: bool, show_progress: bool) -> Path:
+    """The stage-1 checkpoint: the anchor's, copied with provenance, or trained here."""
+    from bench.checkpoints import find_checkpoint, load_checkpoint, save_checkpoint, weights_id
+    from bench.codecs.learned.mvmicnet import variant_stem
+    from bench.train.codec import train_codec
+
+    target = Path(out_dir) / f"{variant_stem(1, '')}-{dataset.name}.safetensors"
+    rd = {k[len("stage1."):]: v for k, v in overrides.items() if k.startswith("stage1.")}
+    anchor = overrides.get("stage1_from", STAGE2_DEFAULTS["stage1_from"])
+    source = find_checkpoint(anchor, dataset.name, packaged="codecs") if anchor else None
+    if source is not None and not rd:
+        state, manifest = load_checkpoint(source, dataset.fingerprint)
+        manifest = {**manifest, "codec": "mvmicnet", "stage": 1, "stage1_from": {
+            "checkpoint": source.name, "weights_id": weights_id(state, manifest["arch"]),
+            "why": "stage 1 is the anchor's recipe (same backbone, widths, λ ladder, loss, data): reused, not retrained"}}
+        save_checkpoint(target, state, manifest)
+        for suffix in (".csv",):
+            if source.with_suffix(suffix).is_file():
+                shutil.copyfile(source.with_suffix(suffix), target.with_suffix(suffix))
+        return target
+    arch = rd.pop("arch", "mbt2018-mean")
+    manifest = train_codec(arch, dataset, target, rd, seed=seed, device=device, resume=resume, show_progress=show_progress)
+    from bench.checkpoints import load_checkpoint as _load
+
+    state, _ = _load(target)
+    save_checkpoint(target, state, {**manifest, "codec": "mvmicnet", "stage": 1})
+    return target
+
+
+def _task_networks(dataset, names: list[str], device: str):
+    """The frozen task networks, and what the checkpoint records of each."""
+    from bench import registry
+    from bench.checkpoints import file_sha256, find_checkpoint
+
+    tasks, records = {}, {}
+    for name in names:
+        cls = registry.get("task", name)
+        why_not = cls.supports(dataset)
+        if why_not:
+            raise BenchError(f"train-codec mvmicnet --task {name}: {why_not}")
+        task = cls(dataset, device=device)
+        for p in task.model.parameters():
+            p.requires_grad_(False)
+        path = find_checkpoint(name, dataset.name, packaged="tasks")
+        tasks[name] = task
+        records[name] = {"checkpoint": path.name if path else None, "sha256": file_sha256(path) if path else None,
+                         "model_id": task.model_id()}
+    return tasks, records
+
+
+def _batch(samples, idx, device):
+    import torch
+
+    from bench.codecs.learned.coding import to_tensor
+
+    x = torch.cat([to_tensor(samples[i].image, samples[i].bit_depth) for i in idx]).to(device)
+    return x, [samples[i] for i in idx]
+
+
+def _terms(model, tasks, x, targets, shape, peak, lam):
+    """(bpp estimate, λ·D term, mse, {task: loss}) of one batch; decoded pixels clamped as decoding does."""
+    import torch
+
+    out = model(x)
+    h, w = shape
+    x_hat = out["x_hat"][..., :h, :w].clamp(0, 1)
+    mse = torch.mean((x_hat - x[..., :h, :w]) ** 2)
+    bpp = sum((-torch.log2(v)).sum() for v in out["likelihoods"].values()) / (x.shape[0] * h * w)
+    losses = {name: task.loss(x_hat, targets) for name, task in tasks.items()}
+    return bpp, lam * peak**2 * mse, mse, losses
+
+
+def _validate(model, tasks, val_set, peak, lam, alphas, device) -> dict[str, float]:
+    import torch
+
+    model.eval()
+    rows = []
+    with torch.no_grad():
+        for i in range(len(val_set)):
+            x, targets = _batch(val_set, [i], device)
+            bpp, dist, mse, losses = _terms(model, tasks, x, targets, val_set[i].image.shape[:2], peak, lam)
+            rows.append((float(bpp), float(dist), float(mse), {k: float(v) for k, v in losses.items()}))
+    model.train()
+    bpp, dist = float(np.mean([r[0] for r in rows])), float(np.mean([r[1] for r in rows]))
+    task = {k: float(np.mean([r[3][k] for r in rows])) for k in tasks}
+    psnr = float(np.mean([10 * math.log10(1 / max(r[2], 1e-12)) for r in rows]))
+    objective = bpp + dist + sum(alphas[k] * task[k] for k in tasks) if alphas else math.nan
+    return {"val_loss": objective, "val_psnr": psnr, "val_bpp_est": bpp, "val_dist": dist, **{f"val_{k}": v for k, v in task.items()}}
+
+
+def train_mvmicnet(dataset, task_names: list[str], out_dir: Path, overrides: dict[str, Any] | None = None, seed: int = 0,
+                   device: str = "cpu", resume: bool = False, show_progress: bool = True, stages: tuple[int, ...] = (1, 2)) -> dict:
+    """Both stages for `task_names` (one task, or several for the joint variant); returns the stage-2 manifest."""
+    import os
+
+    import torch
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from bench.checkpoints import as_stored, find_checkpoint, load_checkpoint, save_checkpoint
+    from bench.codecs.learned.models import build_model
+    from bench.codecs.learned.mvmicnet import TASK_VARIANTS, variant_stem
+    from bench.manifest import package_versions
+    from bench.train.balance import TaskBalance
+    from bench.train.codec import real_rate
+    from bench.train.resume import capture_rng, load_state, restore_rng, save_state
+    from bench.train.loop import PeriodicSave, end_step, keep_if_better
+    from bench.train.steplog import StepLog
+
+    overrides = dict(overrides or {})
+    variant = "+".join(task_names)
+    if variant not in TASK_VARIANTS:
+        raise BenchError(f"--task {','.join(task_names)}: MVMICNet trains for one of {', '.join(TASK_VARIANTS)} (comma-separated)")
+    out_dir = Path(out_dir)
+    stage1_path = out_dir / f"{variant_stem(1, '')}-{dataset.name}.safetensors"
+    if 1 in stages:
+        stage1_path = stage1(dataset, out_dir, overrides, seed, device, resume, show_progress)
+    elif not stage1_path.is_file():
+        found = find_checkpoint(variant_stem(1, ""), dataset.name, packaged="codecs")
+        if found is None:
+            raise BenchError(f"no MVMICNet stage-1 checkpoint for '{dataset.name}'; run `bench train-codec mvmicnet --stage 1 --data {dataset.name}`")
+        stage1_path = found
+    if 2 not in stages:
+        return load_checkpoint(stage1_path)[1]
+    opts = stage2_options({k: v for k, v in overrides.items() if not k.startswith("stage1.")})
+    torch.set_num_threads(int(opts["threads"] or os.cpu_count() or 1))
+    state1, manifest1 = load_checkpoint(stage1_path, dataset.fingerprint)
+    tasks, task_records = _task_networks(dataset, task_names, device)
+    train_set, val_set = dataset.split("train"), dataset.split("val")
+    peak = float((1 << manifest1["trained_bit_depth"]) - 1)
+    shape = train_set[0].image.shape[:2]
+    if any(s.image.shape[:2] != shape for s in train_set + val_set):
+        raise BenchError(f"train-codec mvmicnet: stage 2 trains on whole slices and needs one image size; '{dataset.name}' mixes sizes")
+    points = manifest1["rate_points"]
+    steps = int(opts["steps"])
+    out = out_dir / f"{variant_stem(2, variant)}-{dataset.name}.safetensors"
+    resume_path = out.with_name(f"{out.stem}.resume.pt")
+    config = {"variant": variant, "opts": opts, "seed": seed, "fingerprint": dataset.fingerprint, "stage1": manifest1.get("stage1_from") or stage1_path.name,
+              "task_networks": task_records}
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    model = build_model(manifest1["arch"], manifest1["N"], manifest1["M"], manifest1["channels"]).to(device)
+    st: dict[str, Any] = {"point": 0, "step_in_point": 0, "step": 0, "points": [], "best": None, "alphas0": None, "balance": None,
+                          "elapsed_s": 0.0, "fresh_point": True}
+
+    coder_tables = ("_offset", "_quantized_cdf", "_cdf_length", "scale_table")  # rebuilt by update() before coding
+
+    def load_point(i: int) -> None:
+        prefix = f"p{i}."
+        weights = {k[len(prefix):]: v for k, v in state1.items() if k.startswith(prefix) and not k.endswith(coder_tables)}
+        weights.update({k: v for k, v in model.state_dict().items() if k.endswith(coder_tables)})  # keep the current tables' shapes
+        model.load_state_dict(weights)
+
+    main_params = [p for n, p in model.named_parameters() if not n.endswith(".quantiles")]
+    aux_params = [p for n, p in model.named_parameters() if n.endswith(".quantiles")]
+    optim = torch.optim.Adam(main_params, lr=float(opts["lr"]))
+    aux_optim = torch.optim.Adam(aux_params, lr=float(opts["aux_lr"]))
+    if resume and resume_path.is_file():
+        blob = load_state(resume_path)
+        if blob["config"] != config:
+            raise BenchError(f"--resume: {resume_path} was saved for another configuration; remove it or drop --resume")
+        model.load_state_dict(blob["model"])
+        optim.load_state_dict(blob["optim"])
+        aux_optim.load_state_dict(blob["aux_optim"])
+        st = blob["state"]
+        restore_rng(blob["rng"], rng)
+    fields = ["step", "point", "lambda", "lr", "loss", "bpp_est", "mse", "dist"] + [f"{p}_{k}" for k in task_names for p in ("task", "alpha")]
+    fields += ["val_loss", "val_psnr", "val_bpp_est", "val_dist"] + [f"val_{k}" for k in task_names] + ["best", "elapsed_s"]
+    log = StepLog(out.with_suffix(".csv"), fields, resume_from_step=st["step"] if resume else None)
+
+    def checkpoint() -> None:
+        save_state(resume_path, {"config": config, "model": model.state_dict(), "optim": optim.state_dict(),
+                                 "aux_optim": aux_optim.state_dict(), "state": st, "rng": capture_rng(rng)})
+
+    started = time.perf_counter() - st["elapsed_s"]
+    saver = PeriodicSave(float(opts["checkpoint_every_s"]), checkpoint)
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                        TimeElapsedColumn(), TimeRemainingColumn(), disable=not show_progress)
+    with progress:
+        bar = progress.add_task(f"mvmicnet {variant} stage 2", total=steps * len(points), completed=st["step"], info="")
+        while st["point"] < len(points):
+            i, lam = st["point"], float(points[st["point"]]["lambda"])
+            if st["fresh_point"]:  # start from stage 1's weights; calibrate the fixed val weights
+                load_point(i)
+                balance = TaskBalance(task_names, float(opts["task_weight"]), float(opts["dwa_temperature"]), int(opts["dwa_window"]))
+                first = _validate(model, tasks, val_set, peak, lam, None, device)
+                st["alphas0"] = {k: float(opts["task_weight"]) * first["val_dist"] / max(first[f"val_{k}"], 1e-12) for k in task_names}
+                st.update(balance=balance.state, fresh_point=False, best=None)
+            balance = TaskBalance(task_names, float(opts["task_weight"]), float(opts["dwa_temperature"]), int(opts["dwa_window"]),
+                                  state=st["balance"])
+            while st["step_in_point"] < steps:
+                k = st["step_in_point"]
+                lr = opts["lr_final"] + 0.5 * (opts["lr"] - opts["lr_final"]) * (1 + math.cos(math.pi * k / steps))
+                lr *= min(1.0, (k + 1) / max(int(opts["warmup_steps"]), 1))
+                for group in optim.param_groups:
+                    group["lr"] = lr
+                idx = rng.choice(len(train_set), size=min(int(opts["batch_size"]), len(train_set)), replace=False)
+                x, targets = _batch(train_set, idx, device)
+                alphas = balance.weights()
+                bpp, dist, mse, losses = _terms(model, tasks, x, targets, shape, peak, lam)
+                loss = bpp + dist + sum(alphas[n] * losses[n] for n in task_names)
+                if not torch.isfinite(loss):
+                    raise BenchError(f"train-codec mvmicnet: non-finite loss at λ={lam:g} (step {st['step']}); lower lr with --set lr=...")
+                optim.zero_grad(set_to_none=True)
+                loss.backward()
+                if opts["clip_grad"]:
+                    torch.nn.utils.clip_grad_norm_(main_params, float(opts["clip_grad"]))
+                optim.step()
+                aux = model.aux_loss()
+                aux_optim.zero_grad(set_to_none=True)
+                aux.backward()
+                aux_optim.step()
+                balance.update(float(dist.detach()), {n: float(v.detach()) for n, v in losses.items()})
+                st["balance"] = balance.state
+                st["step_in_point"] += 1
+                st["step"] += 1
+                row = {"step": st["step"], "point": i, "lambda": lam, "lr": f"{lr:.3g}", "loss": f"{float(loss.detach()):.5f}",
+                       "bpp_est": f"{float(bpp.detach()):.5f}", "mse": f"{float(mse.detach()):.6g}", "dist": f"{float(dist.detach()):.5f}",
+                       **{f"task_{n}": f"{float(v.detach()):.5f}" for n, v in losses.items()}, **{f"alpha_{n}": f"{a:.5g}" for n, a in alphas.items()}}
+                if st["step_in_point"] % int(opts["val_every"]) == 0 or st["step_in_point"] == steps:
+                    val = _validate(model, tasks, val_set, peak, lam, st["alphas0"], device)
+                    keep_if_better(st, val, model, row)
+                    progress.update(bar, info=f"val {val['val_psnr']:.2f} dB @ {val['val_bpp_est']:.3f} bpp(est) "
+                                    + " ".join(f"{n} {val[f'val_{n}']:.3f}" for n in task_names))
+                end_step(st, row, started, log, progress, bar, saver)
+            best = st["best"]
+            model.load_state_dict(as_stored(best["weights"]))
+            measured = real_rate(model, val_set, i)
+            model.to(device).train()
+            st["points"].append({**{n: v for n, v in points[i].items() if not n.startswith("val_")}, "stage2_steps": steps,
+                                 "selected_step": best["step"], "alphas_val": st["alphas0"],
+                                 **{n: v for n, v in best.items() if n.startswith("val_")}, **measured, "weights": best["weights"]})
+            st.update(point=i + 1, step_in_point=0, best=None, fresh_point=True)
+            saver.now()
+    weights = {f"p{j}.{n}": v for j, p in enumerate(st["points"]) for n, v in p["weights"].items()}
+    manifest = {
+        "kind": "codec", "codec": "mvmicnet", "stage": 2, "tasks": task_names, "arch": manifest1["arch"],
+        "dataset": dataset.name, "dataset_fingerprint": dataset.fingerprint, "channels": manifest1["channels"],
+        "trained_bit_depth": manifest1["trained_bit_depth"], "N": manifest1["N"], "M": manifest1["M"],
+        "rate_points": [{n: v for n, v in p.items() if n != "weights"} for p in st["points"]],
+        "task_networks": task_records, "stage1": {"checkpoint": stage1_path.name, **({"from": manifest1["stage1_from"]} if manifest1.get("stage1_from") else {})},
+        "balance": "loss-ratio normalisation x Dynamic Weight Averaging (Liu et al. CVPR 2019), bench/train/balance.py",
+        "config": opts, "seed": seed, "device": device, "train_seconds": round(st["elapsed_s"], 1),
+        "split_sizes": {"train": len(train_set), "val": len(val_set)}, "packages": package_versions(), "command": sys.argv,
+        "log": out.with_suffix(".csv").name,
+    }
+    save_checkpoint(out, weights, manifest)
+    return manifest

@@ -1,0 +1,64 @@
+"""MVMICNet: the task-driven codec (Yao, Gao, Chen, Lu, J. Northeastern Univ. 2026).
+
+Backbone: CompressAI's mean-scale hyperprior (`mbt2018-mean`, Minnen et al. 2018) at the same
+widths as the `mbt2018-mean` anchor. The paper does not publish its backbone; a mean-scale
+hyperprior is the learned-compression literature's usual base and is the paper's first anchor,
+so the same network trained two ways separates the effect of the training from that of the
+architecture: any gain over `mbt2018-mean` comes from the task-aware stage, not a bigger model.
+The backbone is a training option (`--set arch=cheng2020-anchor`); the checkpoint records it.
+
+Stage 1 is rate–distortion only; stage 2 starts from it and adds the frozen task network's own
+loss, balanced dynamically (`bench/train/balance.py`), for one task (`seg`, `det`) or both
+(`seg+det`). Options pick the checkpoint: `mvmicnet:stage=1`, `mvmicnet:task=det`. A stage-2
+checkpoint records the task network it was trained against (its checkpoint's SHA-256) and is
+refused, with the retrain command, when the installed network differs. Bitstreams, header,
+CPU decoding and bpp from bytes are the learned anchors' (`compressai_codec.py`).
+"""
+
+from __future__ import annotations
+
+from bench.codecs.learned.compressai_codec import LearnedCodec
+from bench.codecs.options import CodecOption
+from bench.errors import BenchError
+
+TASK_VARIANTS = ("seg", "det", "seg+det")
+
+
+def variant_stem(stage: int, task: str) -> str:
+    return "mvmicnet-stage1" if int(stage) == 1 else f"mvmicnet-{task}"
+
+
+class MVMICNet(LearnedCodec):
+    """Task-driven learned codec, trained in two stages against the frozen task networks."""
+
+    name = "mvmicnet"
+    architecture = "mbt2018-mean"
+    options = (
+        CodecOption("stage", int, 2, "1: rate–distortion only; 2: fine-tuned with the task loss", choices=(1, 2)),
+        CodecOption("task", str, "seg", "the task(s) stage 2 was trained for", choices=TASK_VARIANTS),
+        *LearnedCodec.options,
+    )
+
+    @classmethod
+    def checkpoint_stem(cls, settings: dict | None = None) -> str:
+        settings = settings or {"stage": 2, "task": "seg"}
+        return variant_stem(settings["stage"], settings["task"])
+
+    @classmethod
+    def train_command(cls, dataset: str, settings: dict | None = None) -> str:
+        settings = settings or {"stage": 2, "task": "seg"}
+        tasks = settings["task"].replace("+", ",")
+        return f"bench train-codec mvmicnet --task {tasks} --data {dataset}" + (" --stage 1" if int(settings["stage"]) == 1 else "")
+
+    def check_manifest(self, path, manifest: dict, dataset: str) -> None:
+        """Same backbone family; for stage 2, the very task networks installed now."""
+        from bench.checkpoints import file_sha256, find_checkpoint
+
+        if manifest.get("codec") != "mvmicnet":
+            raise BenchError(f"codec 'mvmicnet': {path} is not an MVMICNet checkpoint (it holds {manifest.get('codec') or manifest.get('arch')})")
+        for task, trained in (manifest.get("task_networks") or {}).items():
+            installed = find_checkpoint(task, dataset, packaged="tasks")
+            if installed is None or file_sha256(installed) != trained["sha256"]:
+                now = "none installed" if installed is None else f"{installed.name} differs"
+                raise BenchError(f"codec 'mvmicnet': {path.name} was trained against the {task} network {trained['checkpoint']} "
+                                 f"(sha256 {trained['sha256'][:12]}), {now}; retrain with `{self.train_command(dataset, self.settings)}`")

@@ -1,0 +1,91 @@
+"""MVMICNet: both stages train (tiny) against the frozen seg network with the balance logged,
+the run-time codec picks its checkpoint by options and refuses one trained against another
+task network; the balance itself does what its docstring says."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+pytest.importorskip("compressai")
+
+from bench.errors import BenchError  # noqa: E402
+from bench.train.balance import TaskBalance  # noqa: E402
+
+TINY = {"stage1_from": "", "stage1.N": 8, "stage1.M": 8, "stage1.steps": 3, "stage1.finetune_steps": 2,
+        "stage1.lambdas": [0.02, 0.005], "stage1.val_every": 100, "stage1.crop": 64, "stage1.batch_size": 2,
+        "steps": 3, "batch_size": 2, "val_every": 100, "dwa_window": 2, "threads": 2}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    from bench.datasets.colin27 import open_colin27
+    from bench.train.mvmicnet import train_mvmicnet
+
+    try:
+        data = open_colin27()
+    except BenchError as exc:
+        pytest.skip(str(exc))
+    out = tmp_path_factory.mktemp("weights")
+    manifest = train_mvmicnet(data, ["seg"], out, dict(TINY), show_progress=False)
+    return data, out, manifest
+
+
+def test_stage_two_records_its_task_network_and_logs_the_balance(trained):
+    from bench.checkpoints import file_sha256, find_checkpoint
+
+    data, out, manifest = trained
+    assert manifest["stage"] == 2 and manifest["tasks"] == ["seg"] and manifest["codec"] == "mvmicnet"
+    assert manifest["task_networks"]["seg"]["sha256"] == file_sha256(find_checkpoint("seg", data.name))
+    assert [p["lambda"] for p in manifest["rate_points"]] == [0.005, 0.02]
+    for p in manifest["rate_points"]:
+        assert p["val_bpp"] > 0 and p["val_seg"] > 0 and set(p["alphas_val"]) == {"seg"}
+    with (out / f"mvmicnet-seg-{data.name}.csv").open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 6 and all(float(r["alpha_seg"]) > 0 and float(r["task_seg"]) > 0 for r in rows)
+    assert (out / f"mvmicnet-stage1-{data.name}.safetensors").is_file()
+
+
+def test_codec_options_pick_the_checkpoint_and_code_real_bytes(trained, monkeypatch):
+    from bench.codecs.learned.mvmicnet import MVMICNet
+
+    data, out, _ = trained
+    monkeypatch.setenv("BENCH_WEIGHTS_DIR", str(out))
+    image = data.split("test")[0].image
+    for stage, name in ((2, "mvmicnet-seg"), (1, "mvmicnet-stage1")):
+        codec = MVMICNet(stage=stage, task="seg")
+        codec.for_dataset(data.name, data.fingerprint)
+        assert codec.params()["checkpoint"] == f"{name}-{data.name}.safetensors"
+        stream = codec.encode(image, 1, 8)
+        decoded = codec.decode(stream)
+        assert decoded.shape == image.shape and decoded.dtype == image.dtype and len(stream) > 18
+    with pytest.raises(BenchError, match="no trained mvmicnet-det .*bench train-codec mvmicnet --task det"):
+        MVMICNet(task="det").for_dataset(data.name, data.fingerprint)
+
+
+def test_a_checkpoint_trained_against_another_task_network_is_refused(trained, tmp_path, monkeypatch):
+    from bench.checkpoints import load_checkpoint, save_checkpoint
+    from bench.codecs.learned.mvmicnet import MVMICNet
+
+    data, out, _ = trained
+    path = out / f"mvmicnet-seg-{data.name}.safetensors"
+    state, manifest = load_checkpoint(path)
+    manifest["task_networks"]["seg"]["sha256"] = "0" * 64
+    save_checkpoint(tmp_path / path.name, state, manifest)
+    monkeypatch.setenv("BENCH_WEIGHTS_DIR", str(tmp_path))
+    with pytest.raises(BenchError, match="trained against the seg network .*retrain with `bench train-codec mvmicnet --task seg"):
+        MVMICNet(task="seg").for_dataset(data.name, data.fingerprint)
+
+
+def test_balance_normalises_by_loss_ratio_and_favours_the_slower_task():
+    single = TaskBalance(["seg"], task_weight=0.5, window=2)
+    single.update(distortion=4.0, task_losses={"seg": 2.0})
+    assert single.weights()["seg"] == pytest.approx(0.5 * 4.0 / 2.0)
+    joint = TaskBalance(["seg", "det"], window=1, ema=0.0)
+    for seg, det in ((1.0, 1.0), (0.5, 0.9)):  # seg halves, det barely moves
+        joint.update(distortion=1.0, task_losses={"seg": seg, "det": det})
+    dwa = joint.state["dwa"]
+    assert dwa["det"] > 1 > dwa["seg"] and sum(dwa.values()) == pytest.approx(2.0)
+    assert np.isfinite(list(joint.weights().values())).all()
