@@ -171,6 +171,8 @@ def run_cmd(
     split: str = typer.Option("test", "--split", help="Dataset split to evaluate: train, val, test or all."),
     limit: Optional[int] = typer.Option(None, "--limit", "-n", help="Use only the first N images of the split."),
     quality: Optional[str] = typer.Option(None, "--quality", "-q", help="Comma-separated quality points in each codec's own scale, for every codec. Default: each codec's defaults."),
+    bpp: Optional[str] = typer.Option(None, "--bpp", help="Rate matching: comma-separated target bpp (e.g. 0.05,0.1,0.2,0.4); each codec runs at its quality whose mean bpp over the images is closest."),
+    bpp_tolerance: float = typer.Option(0.05, "--bpp-tolerance", help="With --bpp: relative distance to a target that ends the search."),
     out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Results folder. Default: results/runs/<run-id>."),
     jobs: int = typer.Option(1, "--jobs", "-j", help="Parallel encoder processes."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA when present), cpu or cuda[:N]; used by task networks and learned codecs."),
@@ -187,6 +189,14 @@ def run_cmd(
         qualities = [float(q) for q in _split_list(quality, "--quality")] if quality else None
     except ValueError:
         raise BenchError(f"--quality '{quality}': expected comma-separated numbers")
+    try:
+        bpp_targets = [float(b) for b in _split_list(bpp, "--bpp")] if bpp else None
+    except ValueError:
+        raise BenchError(f"--bpp '{bpp}': expected comma-separated numbers")
+    if bpp_targets is not None and any(not b > 0 for b in bpp_targets):
+        raise BenchError(f"--bpp '{bpp}': targets must be positive")
+    if not 0 < bpp_tolerance < 1:
+        raise BenchError(f"--bpp-tolerance must lie in (0, 1), got {bpp_tolerance}")
     data = data or default_dataset()
     notes: list[str] = []
     task_names = _split_list(task, "--task")
@@ -202,7 +212,8 @@ def run_cmd(
     elif task_names == ["none"]:
         task_names = []
     config = RunConfig(codecs=codec_names, data=data, tasks=task_names, split=split, limit=limit, qualities=qualities,
-                       jobs=jobs, device=device, cache_dir=str(cache_dir) if cache_dir else None, use_cache=not no_cache)
+                       jobs=jobs, device=device, cache_dir=str(cache_dir) if cache_dir else None, use_cache=not no_cache,
+                       bpp_targets=bpp_targets, bpp_tolerance=bpp_tolerance)
 
     def print_notes(_plan) -> None:
         for note in notes:

@@ -107,6 +107,21 @@ def register(app: typer.Typer, out: Console) -> None:
         for path in paths:
             typer.echo(str(path))
 
+    @app.command("report")
+    def report_cmd(
+        results: Path = typer.Argument(..., help=RESULTS_HELP),
+        out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder for report.html, report.md and figures/. Default: RESULTS/report."),
+        anchor: Optional[str] = typer.Option(None, "--anchor", "-a", help="BD-rate anchor. Default: vvc, else jpeg2000, else the first codec."),
+        draws: int = typer.Option(1000, "--draws", help="Bootstrap draws over images (0: none)."),
+    ) -> None:
+        """One self-contained HTML page (figures inlined) plus Markdown: manifest, tables, BD-rates, task-lossless ratios, figures."""
+        from bench.analysis.report import write_report
+
+        if draws < 0:
+            raise BenchError(f"--draws must be 0 or more, got {draws}")
+        html_path, md_path = write_report(results, out_dir, anchor=anchor, n_draws=draws)
+        typer.echo(f"{html_path}\n{md_path}")
+
     @app.command("lossless")
     def lossless_cmd(
         results: Path = typer.Argument(..., help=RESULTS_HELP),

@@ -79,6 +79,7 @@ def build_manifest(plan, output, started: datetime) -> dict:
                    for name, codec in plan.codecs.items()},
         "tasks": {name: {"model_id": task.model_id()} for name, task in plan.tasks.items()},
         "task_columns": output.task_columns,
+        "rate_match": plan.rate_match or None,
         "metric_directions": metric_directions(plan, output),
         "packages": package_versions(),
         "git_revision": git_revision(),

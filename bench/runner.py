@@ -44,6 +44,8 @@ class RunConfig:
     device: str = "auto"
     cache_dir: str | None = None
     use_cache: bool = True
+    bpp_targets: list[float] | None = None  # rate matching: each codec's quality nearest each mean bpp
+    bpp_tolerance: float = 0.05
 
 
 @dataclass
@@ -55,6 +57,7 @@ class Plan:
     qualities: dict[str, list[float]]
     tasks: dict[str, object]  # name -> task instance with its network loaded
     device: str
+    rate_match: dict[str, list[dict]] = field(default_factory=dict)  # codec -> matches, with --bpp
 
 
 def plan(config: RunConfig) -> Plan:
@@ -73,11 +76,20 @@ def plan(config: RunConfig) -> Plan:
     dataset = open_dataset(config.data)
     # the instances the cells use too, so learned codecs load their weights once per process
     codecs = {label: codec_instance(label, device, (dataset.name, dataset.fingerprint)) for label in labels}
-    qualities = {}
+    if config.bpp_targets is not None and config.qualities is not None:
+        raise BenchError("--bpp and --quality both choose the rate points; give one of them")
+    samples = dataset.split(config.split)[: config.limit]
+    qualities, rate_match = {}, {}
     for name, codec in codecs.items():
+        if config.bpp_targets is not None:
+            from bench.ratematch import match_rates
+
+            matches = match_rates(codec, samples, config.bpp_targets, config.bpp_tolerance)
+            rate_match[name] = [m.record() for m in matches]
+            qualities[name] = list(dict.fromkeys(m.quality for m in matches))
+            continue
         wanted = config.qualities if config.qualities is not None else list(codec.scale.defaults)
         qualities[name] = [codec.scale.check(name, q) for q in wanted]
-    samples = dataset.split(config.split)[: config.limit]
     tasks = {}
     for name in config.tasks:
         task_cls = registry.get("task", name)
@@ -85,7 +97,7 @@ def plan(config: RunConfig) -> Plan:
         if why_not:
             raise BenchError(f"task '{name}' cannot run on '{config.data}': {why_not}")
         tasks[name] = task_cls(dataset, device=device)
-    return Plan(config, dataset, samples, codecs, qualities, tasks, device)
+    return Plan(config, dataset, samples, codecs, qualities, tasks, device, rate_match)
 
 
 def _reference_rows(samples: list[Sample]) -> list[dict]:

@@ -1,0 +1,27 @@
+"""`bench report`: one self-contained HTML page (every figure inlined, nothing fetched) and the
+same content as Markdown, with BD-rate statuses and task-lossless ratios."""
+
+from __future__ import annotations
+
+import re
+
+from typer.testing import CliRunner
+
+from bench.cli import app
+from test_figures import make_folder
+
+
+def test_report_is_self_contained_and_says_why_a_bd_rate_is_missing(tmp_path):
+    run = make_folder(tmp_path / "run", with_mvmicnet=False)
+    result = CliRunner().invoke(app, ["report", str(run), "--anchor", "vvc", "--draws", "20"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    page = (run / "report" / "report.html").read_text()
+    md = (run / "report" / "report.md").read_text()
+    sources = re.findall(r"src='([^']*)'", page)
+    assert sources and all(s.startswith("data:image/png;base64,") for s in sources)
+    assert not re.search(r"(href|src)=['\"]https?:", page)
+    assert "not monotone" in page and "wiggly" in page  # the refused BD-rate keeps its row, with the reason
+    for section in ("What ran", "BD-rate against vvc", "Task-lossless ratio", "Figures"):
+        assert section in md and section in page
+    for png in re.findall(r"\]\((figures/[^)]+\.png)\)", md):
+        assert (run / "report" / png).is_file()
