@@ -122,6 +122,24 @@ def register(app: typer.Typer, out: Console) -> None:
         html_path, md_path = write_report(results, out_dir, anchor=anchor, n_draws=draws)
         typer.echo(f"{html_path}\n{md_path}")
 
+    @app.command("grid")
+    def grid_cmd(
+        codecs: str = typer.Option("jpeg,jpeg2000,bpg,vvc", "--codecs", "-c", help="Comma-separated codec specs."),
+        data: Optional[str] = typer.Option(None, "--data", "-d", help="Dataset. Default: as `bench run`."),
+        task: str = typer.Option("seg", "--task", "-t", help="Task whose prediction is drawn: seg, det or none."),
+        bpp: float = typer.Option(0.1, "--bpp", help="The rate every codec is matched to on this image."),
+        image: Optional[str] = typer.Option(None, "--image", help="Test image id. Default: the middle test image."),
+        out_dir: Path = typer.Option(Path("results/figures"), "--out", "-o", help="Folder for the PNG and PDF."),
+    ) -> None:
+        """Visual grid: one test image decoded by each codec at a matched rate, the task's prediction over it, the error map."""
+        from bench.analysis.grid import visual_grid
+        from bench.cli import _split_list, default_dataset
+
+        if not bpp > 0:
+            raise BenchError(f"--bpp must be positive, got {bpp}")
+        for path in visual_grid(data or default_dataset(), _split_list(codecs, "--codecs"), task, bpp, out_dir, image):
+            typer.echo(str(path))
+
     @app.command("lossless")
     def lossless_cmd(
         results: Path = typer.Argument(..., help=RESULTS_HELP),

@@ -153,7 +153,12 @@ def test_smoke_checkpoint_evaluates_and_loads_safely(phantom_run, monkeypatch):
     assert set(scores.summary) == {"map50", "map50_95", "map50_lo", "map50_hi", "map50_95_lo", "map50_95_hi"}
     assert all(0.0 <= v <= 1.0 for v in scores.summary.values())
     assert scores.summary["map50_lo"] <= scores.summary["map50_hi"]
-    assert len(scores.per_image) == len(test) and all(set(d) == {"n_det"} for d in scores.per_image)
+    assert len(scores.per_image) == len(test) and all(set(d) == {"n_det", "det_boxes", "gt_boxes"} for d in scores.per_image)
+    from bench.tasks.det.metrics import parse_boxes  # the rows keep what a bootstrap of mAP needs
+
+    for d, s in zip(scores.per_image, test):
+        boxes, labels, _ = parse_boxes(d["gt_boxes"])
+        assert np.allclose(boxes, np.asarray(s.boxes).reshape(-1, 4), atol=0.01) and list(labels) == list(np.asarray(s.labels).reshape(-1))
     assert scores.summary["map50"] == pytest.approx(manifest["metrics"]["test"]["map50"])  # one scoring path
     assert len(task.model_id()) == 16
     # supports(): found through $BENCH_WEIGHTS_DIR, else names the training command
