@@ -244,6 +244,7 @@ def train_mvmicnet(dataset, task_names: list[str], out_dir: Path, overrides: dic
                 balance = TaskBalance(task_names, float(opts["task_weight"]), float(opts["dwa_temperature"]), int(opts["dwa_window"]))
                 first = _validate(model, tasks, val_set, peak, lam, None, device)
                 st["alphas0"] = {k: float(opts["task_weight"]) * first["val_dist"] / max(first[f"val_{k}"], 1e-12) for k in task_names}
+                balance.update(first["val_dist"], {k: first[f"val_{k}"] for k in task_names})  # start α at the val ratio, not at 1
                 st.update(balance=balance.state, fresh_point=False, best=None)
             balance = TaskBalance(task_names, float(opts["task_weight"]), float(opts["dwa_temperature"]), int(opts["dwa_window"]),
                                   state=st["balance"])
