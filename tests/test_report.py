@@ -25,3 +25,22 @@ def test_report_is_self_contained_and_says_why_a_bd_rate_is_missing(tmp_path):
         assert section in md and section in page
     for png in re.findall(r"\]\((figures/[^)]+\.png)\)", md):
         assert (run / "report" / png).is_file()
+
+
+def test_report_renders_in_headless_chromium_and_a_broken_image_is_caught(tmp_path):
+    import pytest
+
+    from bench.analysis.browser_check import check_page, chromium
+
+    if chromium() is None:
+        pytest.skip("no chromium on PATH (.ci/run installs Debian's chromium)")
+    run = make_folder(tmp_path / "run", with_mvmicnet=False)
+    CliRunner().invoke(app, ["report", str(run), "--draws", "0"], catch_exceptions=False)
+    page = run / "report" / "report.html"
+    images, problems = check_page(page, screenshot=tmp_path / "shot.png")
+    assert images >= 5 and problems == []
+    assert (tmp_path / "shot.png").read_bytes().startswith(b"\x89PNG")
+    broken = tmp_path / "broken.html"
+    broken.write_text(page.read_text().replace("base64,iVBOR", "base64,AAAA", 1))
+    images, problems = check_page(broken)
+    assert any(p.startswith("broken image") for p in problems)
