@@ -221,6 +221,10 @@ def run_cmd(
 
     done = api.run(config, out_dir, show_progress=not quiet, before_execute=print_notes)
     print_summary(done.summary, done.headline_columns)
+    for status in ("unsupported", "failed"):  # say why, once per codec and reason
+        cells = done.results[done.results.status == status]
+        for (codec, reason), group in cells.groupby(["codec", "error"], sort=False):
+            err.print(f"note: {codec}: {len(group)} cell(s) {status}: {reason}", highlight=False, soft_wrap=True)
     err.print(f"{done.cells_computed} cells computed, {done.cells_cached} from cache, {done.wall_s:.1f} s -> {done.path}")
 
 
@@ -346,7 +350,8 @@ def print_summary(summary, task_columns: list[str]) -> None:
     """The bpp–quality–accuracy table; every other column stays in summary.csv."""
     table = Table(title="summary (means over images)")
     base = ["codec", "quality", "bpp", "psnr", "ms_ssim"]
-    columns = base + [c for c in task_columns if c in summary.columns] + ["n_images", "n_failed"]
+    counts = ["n_images", "n_failed"] + [c for c in ("n_unsupported", "n_exact") if c in summary.columns and summary[c].fillna(0).any()]
+    columns = base + [c for c in task_columns if c in summary.columns] + counts
     for col in columns:
         table.add_column(col, justify="left" if col == "codec" else "right")
     for _, row in summary.iterrows():

@@ -62,11 +62,12 @@ def metric_directions(plan, output) -> dict[str, str]:
 
 def build_manifest(plan, output, started: datetime) -> dict:
     from bench.analysis.reader import SCHEMA_VERSION
+    from bench.cache import Cache
 
     return {
         "schema_version": SCHEMA_VERSION,
         "command": sys.argv,
-        "config": dataclasses.asdict(plan.config),
+        "config": {**dataclasses.asdict(plan.config), "cache_dir": str(Cache(plan.config.cache_dir).root)},  # as resolved
         "started": started.isoformat(),
         "finished": datetime.now(timezone.utc).isoformat(),
         "wall_s": round(output.wall_s, 3),

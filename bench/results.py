@@ -13,10 +13,11 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 RESULT_COLUMNS = ["codec", "codec_options", "quality", "image_id", "bytes", "bpp", "psnr", "ms_ssim", "encode_s", "decode_s", "status", "error"]
-SUMMARY_COLUMNS = ["codec", "quality", "bpp", "psnr", "ms_ssim", "n_images", "n_failed"]
+SUMMARY_COLUMNS = ["codec", "quality", "bpp", "psnr", "ms_ssim", "n_images", "n_failed", "n_unsupported", "n_exact"]
 
 
 def results_frame(rows: list[dict]) -> pd.DataFrame:
@@ -35,14 +36,24 @@ def _mean(values: pd.Series) -> float:
     return float(values.mean()) if len(values) else math.nan
 
 
+def _mean_psnr(values: pd.Series) -> float:
+    """Mean PSNR over the images not coded exactly (their PSNR is infinite; `n_exact` counts them),
+    so one blank slice does not turn a group's mean into inf; inf only when every image is exact."""
+    values = values.dropna()
+    finite = values[np.isfinite(values)]
+    if len(finite):
+        return float(finite.mean())
+    return math.inf if len(values) else math.nan
+
+
 def summarize(results: pd.DataFrame, task_summaries: dict[tuple[str, float | None], dict]) -> pd.DataFrame:
     """One row per codec × quality (plus `reference`), in sweep order; task figures joined."""
     out = []
     for (codec, quality), group in results.groupby(["codec", "quality"], sort=False, dropna=False):
         ok = group[group.status == "ok"]
-        row = {"codec": codec, "quality": quality, "bpp": _mean(ok.bpp), "psnr": _mean(ok.psnr),
+        row = {"codec": codec, "quality": quality, "bpp": _mean(ok.bpp), "psnr": _mean_psnr(ok.psnr),
                "ms_ssim": _mean(ok.ms_ssim), "n_images": len(ok), "n_failed": int((group.status == "failed").sum()),
-               "n_unsupported": int((group.status == "unsupported").sum())}
+               "n_unsupported": int((group.status == "unsupported").sum()), "n_exact": int(np.isinf(ok.psnr).sum())}
         row.update(task_summaries.get(group_key(codec, quality), {}))
         out.append(row)
     return pd.DataFrame(out)
