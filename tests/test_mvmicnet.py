@@ -89,3 +89,18 @@ def test_balance_normalises_by_loss_ratio_and_favours_the_slower_task():
     dwa = joint.state["dwa"]
     assert dwa["det"] > 1 > dwa["seg"] and sum(dwa.values()) == pytest.approx(2.0)
     assert np.isfinite(list(joint.weights().values())).all()
+
+
+def test_the_held_out_evaluator_is_never_a_training_target():
+    from bench import registry
+    from bench.datasets.colin27 import open_colin27
+    from bench.train.mvmicnet import train_mvmicnet
+
+    holdout = registry.get("task", "seg-holdout")
+    assert holdout.holdout and holdout.train_defaults["base"] != 16  # another width than the scoring net
+    try:
+        data = open_colin27()
+    except BenchError as exc:
+        pytest.skip(str(exc))
+    with pytest.raises(BenchError, match="held-out evaluator is never used to train a codec"):
+        train_mvmicnet(data, ["seg-holdout"], "/nonexistent", {"stage1_from": ""}, stages=(2,), show_progress=False)

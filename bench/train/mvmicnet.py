@@ -165,6 +165,11 @@ def train_mvmicnet(dataset, task_names: list[str], out_dir: Path, overrides: dic
     from bench.train.loop import PeriodicSave, end_step, keep_if_better
     from bench.train.steplog import StepLog
 
+    from bench import registry
+
+    for name in task_names:
+        if getattr(registry.get("task", name), "holdout", False):
+            raise BenchError(f"--task {name}: a held-out evaluator is never used to train a codec (that is what keeps it independent)")
     overrides = dict(overrides or {})
     variant = "+".join(task_names)
     if variant not in TASK_VARIANTS:

@@ -45,7 +45,7 @@ class SegmentationTask(Task):
             return f"dataset '{dataset.name}' has no segmentation masks"
         if find_checkpoint(cls.name, dataset.name) is None:
             return (f"no trained segmentation network for '{dataset.name}'; train one with "
-                    f"`bench train-task seg --data {dataset.name}`")
+                    f"`bench train-task {cls.name} --data {dataset.name}`")
         return stale_reason(cls.name, dataset)
 
     def __init__(self, dataset: Dataset, device: str = "cpu", checkpoint: str | None = None) -> None:
@@ -119,4 +119,21 @@ class SegmentationTask(Task):
     def train(cls, dataset: Dataset, config: TrainConfig) -> dict[str, Any]:
         from bench.tasks.seg.train import train
 
+        return train(dataset, config, task_name=cls.name)
+
+
+class HoldoutSegmentationTask(SegmentationTask):
+    """A second, independent segmentation network (another width; train it with another seed):
+    an evaluator no codec is ever trained against. A task-driven codec can learn the blind spots
+    of the network that scores it; its gain must also hold here to be a gain."""
+
+    name: ClassVar[str] = "seg-holdout"
+    holdout: ClassVar[bool] = True  # `bench train-codec` refuses to train against it
+    train_defaults: ClassVar[dict] = {"base": 24}
+
+    @classmethod
+    def train(cls, dataset: Dataset, config: TrainConfig) -> dict[str, Any]:
+        from bench.tasks.seg.train import train
+
+        config.options = {**cls.train_defaults, **(config.options or {})}
         return train(dataset, config, task_name=cls.name)
