@@ -93,12 +93,14 @@ def rd_terms(model, x, shape=None):
     """(mse, bpp estimate) of a batch; with `shape`, the distortion is measured on the unpadded part."""
     import torch
 
+    from bench.codecs.learned.coding import likelihood_bits
+
     out = model(x)
     x_hat = out["x_hat"]
     if shape is not None:
         x, x_hat = x[..., : shape[0], : shape[1]], x_hat[..., : shape[0], : shape[1]]
     pixels = x.shape[0] * x.shape[-2] * x.shape[-1]
-    bits = sum((-torch.log2(v)).sum() for v in out["likelihoods"].values())
+    bits = likelihood_bits(out["likelihoods"])
     return torch.mean((x_hat - x) ** 2), bits / pixels
 
 

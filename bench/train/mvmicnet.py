@@ -120,11 +120,13 @@ def _terms(model, tasks, x, targets, shape, peak, lam):
     """(bpp estimate, λ·D term, mse, {task: loss}) of one batch; decoded pixels clamped as decoding does."""
     import torch
 
+    from bench.codecs.learned.coding import likelihood_bits
+
     out = model(x)
     h, w = shape
     x_hat = out["x_hat"][..., :h, :w].clamp(0, 1)
     mse = torch.mean((x_hat - x[..., :h, :w]) ** 2)
-    bpp = sum((-torch.log2(v)).sum() for v in out["likelihoods"].values()) / (x.shape[0] * h * w)
+    bpp = likelihood_bits(out["likelihoods"]) / (x.shape[0] * h * w)
     losses = {name: task.loss(x_hat, targets) for name, task in tasks.items()}
     return bpp, lam * peak**2 * mse, mse, losses
 

@@ -58,10 +58,21 @@ def decode_image(model, data: bytes) -> tuple[np.ndarray, int]:
     return to_image(x, head["shape"], head["channels"], head["bit_depth"]), head["rate_point"]
 
 
+LIKELIHOOD_FLOOR = 1e-9  # CompressAI's own likelihood lower bound; an eval-mode likelihood can underflow to 0
+
+
+def likelihood_bits(likelihoods: dict):
+    """Σ −log2 p over every latent, each p floored as CompressAI bounds it (a symbol the coder
+    still codes, at a finite cost, would otherwise count as infinitely many bits)."""
+    import torch
+
+    return sum((-torch.log2(v.clamp_min(LIKELIHOOD_FLOOR))).sum() for v in likelihoods.values())
+
+
 def estimated_bits(model, image: np.ndarray, bit_depth: int) -> float:
     """The likelihood estimate of the payload (bits), logged beside the real byte count."""
     import torch
 
     with torch.no_grad():
         out = model(to_tensor(image, bit_depth))
-    return float(sum((-torch.log2(v)).sum() for v in out["likelihoods"].values()))
+    return float(likelihood_bits(out["likelihoods"]))
