@@ -104,3 +104,30 @@ def test_the_held_out_evaluator_is_never_a_training_target():
         pytest.skip(str(exc))
     with pytest.raises(BenchError, match="held-out evaluator is never used to train a codec"):
         train_mvmicnet(data, ["seg-holdout"], "/nonexistent", {"stage1_from": ""}, stages=(2,), show_progress=False)
+
+
+def test_the_held_out_evaluator_writes_its_own_columns(tmp_path):
+    """Both segmentation networks score the same images: the held-out one must not overwrite `dice`."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from bench import registry
+    from bench.cli import app
+
+    from bench.datasets.colin27 import open_colin27
+
+    try:
+        why_not = registry.get("task", "seg-holdout").supports(open_colin27())
+    except BenchError as exc:
+        pytest.skip(str(exc))
+    if why_not:
+        pytest.skip(why_not)
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, ["run", "--data", "colin27-aal", "--codecs", "jpeg", "--quality", "50", "--task", "seg,seg-holdout",
+                                      "--limit", "2", "--out", str(out), "--quiet", "--no-cache"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert "dice" in manifest["task_columns"]["seg"] and "holdout_dice" in manifest["task_columns"]["seg-holdout"]
+    assert not set(manifest["task_columns"]["seg"]) & set(manifest["task_columns"]["seg-holdout"])
+    assert manifest["metric_directions"]["holdout_hd95"] == "lower"

@@ -17,7 +17,7 @@ import numpy as np
 from bench.checkpoints import find_checkpoint, load_checkpoint, stale_reason, weights_id
 from bench.datasets.base import Dataset, Sample
 from bench.errors import BenchError
-from bench.tasks.base import Task, TrainConfig
+from bench.tasks.base import Task, TaskScores, TrainConfig
 from bench.tasks.seg.metrics import SegMetric
 
 
@@ -122,6 +122,9 @@ class SegmentationTask(Task):
         return train(dataset, config, task_name=cls.name)
 
 
+HOLDOUT_PREFIX = "holdout_"
+
+
 class HoldoutSegmentationTask(SegmentationTask):
     """A second, independent segmentation network (another width; train it with another seed):
     an evaluator no codec is ever trained against. A task-driven codec can learn the blind spots
@@ -130,6 +133,15 @@ class HoldoutSegmentationTask(SegmentationTask):
     name: ClassVar[str] = "seg-holdout"
     holdout: ClassVar[bool] = True  # `bench train-codec` refuses to train against it
     train_defaults: ClassVar[dict] = {"base": 24}
+    prefix: ClassVar[str] = HOLDOUT_PREFIX  # its figures sit beside the scoring net's, never over them
+    summary_columns: ClassVar[tuple[str, ...]] = tuple(HOLDOUT_PREFIX + c for c in SegmentationTask.summary_columns)
+    headline_columns: ClassVar[tuple[str, ...]] = tuple(HOLDOUT_PREFIX + c for c in SegmentationTask.headline_columns)
+    lower_is_better: ClassVar[tuple[str, ...]] = tuple(HOLDOUT_PREFIX + c for c in SegmentationTask.lower_is_better)
+
+    def evaluate(self, images, samples, batch_size: int = 16) -> TaskScores:
+        scores = super().evaluate(images, samples, batch_size)
+        return TaskScores([{self.prefix + k: v for k, v in d.items()} for d in scores.per_image],
+                          {self.prefix + k: v for k, v in scores.summary.items()}, scores.extra)
 
     @classmethod
     def train(cls, dataset: Dataset, config: TrainConfig) -> dict[str, Any]:
