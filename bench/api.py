@@ -23,20 +23,23 @@ class Run:
     wall_s: float
 
 
-def run(config: RunConfig, out: Path | None = None, show_progress: bool = False, before_execute=None) -> Run:
+def run(config: RunConfig, out: Path | None = None, show_progress: bool = False, before_execute=None,
+        executor=None) -> Run:
     """Sweep `config` and write its results folder (atomically) to `out`, default results/runs/<id>.
 
-    `before_execute(plan)` runs once the plan is valid and before any work (the CLI prints notes there)."""
+    `before_execute(plan)` runs once the plan is valid and before any work (the CLI prints notes there).
+    `executor`: an `executors.Executor` to run the cells on (left open); default: the one `config` asks for."""
     from bench.manifest import build_manifest
-    from bench.results import results_frame, summarize, write_run
+    from bench.results import check_writable, results_frame, summarize, write_run
     from bench.runner import execute, plan
 
     started = datetime.now(timezone.utc)
     the_plan = plan(config)
+    target = Path(out) if out else Path("results") / "runs" / f"{started:%Y%m%d-%H%M%S}-{the_plan.dataset.name}"
+    check_writable(target)  # a read-only or unwritable --out fails before any work
     if before_execute is not None:
         before_execute(the_plan)
-    target = Path(out) if out else Path("results") / "runs" / f"{started:%Y%m%d-%H%M%S}-{the_plan.dataset.name}"
-    output = execute(the_plan, show_progress=show_progress)
+    output = execute(the_plan, show_progress=show_progress, executor=executor)
     results = results_frame(output.rows)
     summary = summarize(results, output.task_summaries)
     manifest = build_manifest(the_plan, output, started)

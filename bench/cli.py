@@ -174,7 +174,10 @@ def run_cmd(
     bpp: Optional[str] = typer.Option(None, "--bpp", help="Rate matching: comma-separated target bpp (e.g. 0.05,0.1,0.2,0.4); each codec runs at its quality whose mean bpp over the images is closest."),
     bpp_tolerance: float = typer.Option(0.05, "--bpp-tolerance", help="With --bpp: relative distance to a target that ends the search."),
     out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Results folder. Default: results/runs/<run-id>."),
-    jobs: int = typer.Option(1, "--jobs", "-j", help="Parallel encoder processes."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="Cell workers, one thread each. Default: every core. 1 (without --cell-timeout) codes in this process."),
+    executor: str = typer.Option("local", "--executor", help="local (this machine) or dask (a dask.distributed cluster; see --scheduler)."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="With --executor dask: the scheduler, tcp://HOST:PORT. Default: start a LocalCluster of -j workers."),
+    cell_timeout: Optional[float] = typer.Option(None, "--cell-timeout", help="Seconds one cell (encode + decode + metrics) may take; a late cell fails and its worker is replaced. Default: no limit."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA when present), cpu or cuda[:N]; used by task networks and learned codecs."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Recompute every cell instead of reusing finished ones."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Cell cache folder. Default: $BENCH_CACHE_DIR or ~/.cache/mvmic-bench."),
@@ -182,6 +185,7 @@ def run_cmd(
 ) -> None:
     """Sweep codecs × qualities × images; write results.parquet/csv, summary.csv/parquet and manifest.json."""
     from bench import api
+    from bench.executors import available_cores
     from bench.runner import RunConfig
 
     codec_names = _split_list(codecs, "--codecs")
@@ -212,8 +216,9 @@ def run_cmd(
     elif task_names == ["none"]:
         task_names = []
     config = RunConfig(codecs=codec_names, data=data, tasks=task_names, split=split, limit=limit, qualities=qualities,
-                       jobs=jobs, device=device, cache_dir=str(cache_dir) if cache_dir else None, use_cache=not no_cache,
-                       bpp_targets=bpp_targets, bpp_tolerance=bpp_tolerance)
+                       jobs=jobs if jobs is not None else available_cores(), device=device, cache_dir=str(cache_dir) if cache_dir else None, use_cache=not no_cache,
+                       bpp_targets=bpp_targets, bpp_tolerance=bpp_tolerance, executor=executor, scheduler=scheduler,
+                       cell_timeout=cell_timeout)
 
     def print_notes(_plan) -> None:
         for note in notes:
@@ -224,7 +229,11 @@ def run_cmd(
     for status in ("unsupported", "failed"):  # say why, once per codec and reason
         cells = done.results[done.results.status == status]
         for (codec, reason), group in cells.groupby(["codec", "error"], sort=False):
-            err.print(f"note: {codec}: {len(group)} cell(s) {status}: {reason}", highlight=False, soft_wrap=True)
+            which = ""
+            if status == "failed":  # name them: each is a cell to look at
+                names = [f"{_format('quality', q)}/{image}" for q, image in zip(group.quality, group.image_id)]
+                which = f" [{', '.join(names[:8])}{', ...' if len(names) > 8 else ''}]"
+            err.print(f"note: {codec}: {len(group)} cell(s) {status}: {reason}{which}", highlight=False, soft_wrap=True)
     err.print(f"{done.cells_computed} cells computed, {done.cells_cached} from cache, {done.wall_s:.1f} s -> {done.path}")
 
 
@@ -378,15 +387,55 @@ def _format(column: str, value) -> str:
 register_analysis(app, out)
 
 
+_python_showwarning = None  # set by main(): where warnings other than DataWarning go
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Data warnings (inferred bit depth, a split lacking a class) as one `warning:` line; others as Python prints them."""
+    from bench.errors import DataWarning
+
+    if issubclass(category, DataWarning):
+        err.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+    else:
+        _python_showwarning(message, category, filename, lineno, file, line)
+
+
 def main() -> None:
+    import warnings
+
+    global _python_showwarning
+    if warnings.showwarning is not _show_warning:
+        _python_showwarning, warnings.showwarning = warnings.showwarning, _show_warning
     try:
-        app()
+        from typer._click.exceptions import ClickException, UsageError  # typer ≥ 0.2x vendors click
+    except ImportError:
+        from click.exceptions import ClickException, UsageError
+
+    try:
+        code = app(standalone_mode=False, prog_name="bench")  # usage errors come back here, printed on one line
+    except UsageError as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # bare `bench` or `bench datasets show`: the help
+            sys.stderr.write(exc.format_message())
+            raise SystemExit(2)
+        hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
+        err.print(f"[red]error:[/] {exc.format_message()}{hint}", highlight=False, soft_wrap=True)
+        raise SystemExit(2)
+    except ClickException as exc:
+        err.print(f"[red]error:[/] {exc.format_message()}", highlight=False, soft_wrap=True)
+        raise SystemExit(exc.exit_code)
+    except typer.Abort:
+        err.print("interrupted: nothing written")
+        raise SystemExit(130)
     except BenchError as exc:
         err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise SystemExit(2)
     except KeyboardInterrupt:
         err.print("interrupted: nothing written")
         raise SystemExit(130)
+    if code == 130:  # typer turns Ctrl-C into Exit(130) itself, before the handlers above see it
+        err.print("interrupted: nothing written (finished cells stay in the cache)")
+    if isinstance(code, int) and code:  # typer.Exit(code) / ctx.exit(code)
+        raise SystemExit(code)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,8 @@ def _print_records(out: Console, records: list[dict]) -> None:
 
 
 def _fmt(value: float, digits: int = 1) -> str:
+    if value == math.inf:  # a bound above every tested rate (see lossless_interval)
+        return "∞"
     return f"{value:.{digits}f}" if isinstance(value, float) and math.isfinite(value) else "–"
 
 
@@ -138,6 +140,17 @@ def register(app: typer.Typer, out: Console) -> None:
         if not bpp > 0:
             raise BenchError(f"--bpp must be positive, got {bpp}")
         for path in visual_grid(data or default_dataset(), _split_list(codecs, "--codecs"), task, bpp, out_dir, image):
+            typer.echo(str(path))
+
+    @app.command("train-plot")
+    def train_plot_cmd(
+        log: Path = typer.Argument(..., help="A training log: the .csv beside a checkpoint."),
+        out_dir: Path = typer.Option(Path("results/training"), "--out", "-o", help="Folder for <log>.png and .pdf."),
+    ) -> None:
+        """Training curves of a checkpoint's log: loss terms and MVMICNet's task weights α(t), per rate point."""
+        from bench.analysis.trainlog import plot_training_log
+
+        for path in plot_training_log(log, out_dir):
             typer.echo(str(path))
 
     @app.command("lossless")

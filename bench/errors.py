@@ -23,3 +23,12 @@ class UnsupportedInput(BenchError, ValueError):
 
 class DatasetError(BenchError):
     """Unreadable, inconsistent or missing data; the message names the file."""
+
+
+class OutputError(BenchError, OSError):
+    """The results folder cannot be written (read-only, full disk, ...); nothing was left half-written."""
+
+
+class DataWarning(UserWarning):
+    """Data that loads but may give misleading numbers (inferred bit depth, a split lacking a class);
+    the CLI prints it as one `warning:` line."""

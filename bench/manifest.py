@@ -74,6 +74,7 @@ def build_manifest(plan, output, started: datetime) -> dict:
         "cells_computed": output.cells_computed,
         "cells_cached": output.cells_cached,
         "device": plan.device,
+        "executor": output.executor,  # where the cells ran: kind, workers, threads per worker and in the main process
         "dataset": {"spec": plan.config.data, "name": plan.dataset.name, "fingerprint": plan.dataset.fingerprint,
                     "source": plan.dataset.source, "split": plan.config.split, "n_images": len(plan.samples)},
         "codecs": {name: {**codec.fingerprint(), "qualities": plan.qualities[name], "scale": codec.scale.as_dict()}

@@ -54,17 +54,35 @@ def plugins(kind: str) -> dict[str, Plugin]:
     return {ep.name: _load(kind, ep) for ep in eps}
 
 
+_single: dict[tuple[str, str], Plugin] = {}
+
+
+def plugin(kind: str, name: str) -> Plugin | None:
+    """One plugin, or None when no entry point has that name. Until something lists them all,
+    only this one is imported: a worker that codes with jpeg2000 never loads torch models or
+    probes ffmpeg for VVC."""
+    if plugins.cache_info().currsize:  # a full listing is loaded (tests may patch it): stay consistent with it
+        return plugins(kind).get(name)
+    if (kind, name) not in _single:
+        found = [ep for ep in entry_points(group=GROUPS[kind]) if ep.name == name]
+        if not found:
+            return None
+        _single[kind, name] = _load(kind, found[0])
+    return _single[kind, name]
+
+
 def get(kind: str, name: str) -> Any:
     """The plugin's class or factory; a clear error when unknown or unavailable."""
-    found = plugins(kind)
-    if name not in found:
-        close = difflib.get_close_matches(name, list(found), n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else f" (known: {', '.join(found) or 'none'})"
+    found = plugin(kind, name)
+    if found is None:
+        loaded = plugins.cache_info().currsize
+        names = list(plugins(kind)) if loaded else sorted({ep.name for ep in entry_points(group=GROUPS[kind])})
+        close = difflib.get_close_matches(name, names, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else f" (known: {', '.join(names) or 'none'})"
         raise UnknownName(f"unknown {kind} '{name}'{hint}")
-    plugin = found[name]
-    if not plugin.available:
-        raise PluginUnavailable(f"{kind} '{name}' is unavailable: {plugin.reason}")
-    return plugin.obj
+    if not found.available:
+        raise PluginUnavailable(f"{kind} '{name}' is unavailable: {found.reason}")
+    return found.obj
 
 
 def available(kind: str) -> list[str]:

@@ -1,7 +1,9 @@
 """Results folders: a tidy per-image table, a per codec × quality summary and a manifest.
 
 Everything is written into a temporary sibling folder and renamed into place at the end,
-so a crash or Ctrl-C never leaves a half-written results folder.
+so a crash or Ctrl-C never leaves a half-written results folder. A folder that cannot be written
+(read-only, full disk) is a one-line `OutputError`: `check_writable` says so before any work,
+`write_run` when a write fails, and neither leaves anything behind.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from bench.errors import OutputError
 
 RESULT_COLUMNS = ["codec", "codec_options", "quality", "image_id", "bytes", "bpp", "psnr", "ms_ssim", "encode_s", "decode_s", "status", "error"]
 SUMMARY_COLUMNS = ["codec", "quality", "bpp", "psnr", "ms_ssim", "n_images", "n_failed", "n_unsupported", "n_exact"]
@@ -59,12 +63,35 @@ def summarize(results: pd.DataFrame, task_summaries: dict[tuple[str, float | Non
     return pd.DataFrame(out)
 
 
-def write_run(out_dir: Path, results: pd.DataFrame, summary: pd.DataFrame, manifest: dict) -> Path:
-    """Write all files to a temporary sibling, then swap it into `out_dir` in one rename."""
+def _why(exc: OSError) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def check_writable(out_dir: Path) -> None:
+    """Refuse a results folder that cannot be written before any work is done: probe the nearest
+    existing folder on its path with a temporary entry (removed at once)."""
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(f"results folder {out_dir} is a file, not a folder")
+    if out_dir.is_dir() and not os.access(out_dir, os.W_OK):
+        raise OutputError(f"results folder {out_dir} is read-only; give another --out")
+    probe = next(p for p in (out_dir.parent, *out_dir.parent.parents) if p.exists())
     try:
+        os.rmdir(tempfile.mkdtemp(prefix=".bench-probe-", dir=probe))
+    except OSError as exc:
+        raise OutputError(f"cannot write results to {out_dir}: {_why(exc)}; give another --out") from exc
+
+
+def write_run(out_dir: Path, results: pd.DataFrame, summary: pd.DataFrame, manifest: dict) -> Path:
+    """Write all files to a temporary sibling, then swap it into `out_dir` in one rename.
+
+    An OSError (read-only folder, full disk) leaves `out_dir` as it was, removes the temporary
+    folder and is raised as a one-line `OutputError` (an OSError too)."""
+    out_dir = Path(out_dir)
+    tmp = None
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
         results.to_parquet(tmp / "results.parquet", index=False)
         results.to_csv(tmp / "results.csv", index=False)
         summary.to_csv(tmp / "summary.csv", index=False)
@@ -73,12 +100,21 @@ def write_run(out_dir: Path, results: pd.DataFrame, summary: pd.DataFrame, manif
         if out_dir.exists():
             old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
             os.replace(out_dir, old)
-            os.replace(tmp, out_dir)
+            try:
+                os.replace(tmp, out_dir)
+            except BaseException:
+                os.replace(old, out_dir)
+                raise
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, out_dir)
+    except OSError as exc:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise OutputError(f"cannot write results to {out_dir}: {_why(exc)}; nothing was written") from exc
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out_dir
 

@@ -1,9 +1,10 @@
 """The sweep: codec × quality × image, then each task on every decoded group.
 
 `plan` validates the whole request (names, qualities, data, split, tasks, device) before
-any work, so a mistake costs nothing and writes nothing. `execute` then runs one
-codec × quality group at a time: its cells in parallel (`jobs`), finished cells from the
-cache, and the tasks on the group's decoded images in the main process (where the GPU is).
+any work, so a mistake costs nothing and writes nothing. `execute` takes finished cells from
+the cache and hands every other cell of every group to one executor (`executors.py`: in this
+process, a local pool of `jobs` workers, or Dask); as each group's last cell comes back, the
+tasks score its decoded images here in the main process (where the GPU is).
 """
 
 from __future__ import annotations
@@ -11,21 +12,21 @@ from __future__ import annotations
 import json
 import math
 import time
-from functools import partial
-from concurrent.futures import ProcessPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
-import multiprocessing
+from functools import partial
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from bench import registry
 from bench.cache import Cache, key_of
-from bench.cells import blank_row, build_codec, codec_instance, decode_cached, measure_cell
+from bench.cells import blank_row, build_codec, codec_instance, decode_cached
 from bench.codecs.options import parse_spec
 from bench.datasets.base import Dataset, Sample, image_hash
 from bench.datasets.spec import open_dataset
 from bench.device import resolve_device
 from bench.errors import BenchError, UnsupportedInput
+from bench.executors import Cell, Executor, make_executor
 from bench.results import group_key
 from bench.versions import quality_version
 
@@ -40,12 +41,15 @@ class RunConfig:
     split: str = "test"
     limit: int | None = None
     qualities: list[float] | None = None  # one list for every codec; None = each codec's defaults
-    jobs: int = 1
+    jobs: int = 1  # cell workers (the CLI's default: every core)
     device: str = "auto"
     cache_dir: str | None = None
     use_cache: bool = True
     bpp_targets: list[float] | None = None  # rate matching: each codec's quality nearest each mean bpp
     bpp_tolerance: float = 0.05
+    executor: str = "local"  # local (in-process for one job, else a process pool) or dask
+    scheduler: str | None = None  # dask: tcp://HOST:PORT; None starts a LocalCluster of `jobs` workers
+    cell_timeout: float | None = None  # seconds one cell may take before its worker is killed (not in-process)
 
 
 @dataclass
@@ -65,6 +69,12 @@ def plan(config: RunConfig) -> Plan:
         raise BenchError("--codecs: no codec selected")
     if config.jobs < 1:
         raise BenchError(f"-j/--jobs must be at least 1, got {config.jobs}")
+    if config.executor not in ("local", "dask"):
+        raise BenchError(f"--executor '{config.executor}': choose local or dask")
+    if config.scheduler and config.executor != "dask":
+        raise BenchError("--scheduler applies to --executor dask only")
+    if config.cell_timeout is not None and not config.cell_timeout > 0:
+        raise BenchError(f"--cell-timeout must be a positive number of seconds, got {config.cell_timeout:g}")
     if config.limit is not None and config.limit < 1:
         raise BenchError(f"--limit must be at least 1, got {config.limit}")
     device = resolve_device(config.device)
@@ -117,99 +127,130 @@ class RunOutput:
     cells_cached: int
     wall_s: float
     task_columns: dict[str, list[str]] = field(default_factory=dict)  # task -> the result/summary columns it wrote
+    executor: dict = field(default_factory=dict)  # where the cells ran: kind, workers, threads (for the manifest)
 
 
-class _Executor:
-    """Runs cells in-process (jobs=1) or in a spawn pool (safe with torch threads)."""
+@dataclass
+class _Group:
+    """One codec × quality group while its cells are out."""
 
-    def __init__(self, jobs: int) -> None:
-        self.pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) if jobs > 1 else None
+    codec: str
+    quality: float
+    base: list[dict]  # what the row says before measuring (codec, image, size...)
+    measured: list  # per image: the measured fields, None while its cell is out
+    decoded: list  # per image: the decoded image, a callable that decodes a cached stream, or None
+    keys: list[str]  # per image: the cell's cache key
+    todo: list[int]  # images whose cell must be computed
+    hits: int = 0
+    left: int = 0  # cells still out
+    rows: list[dict] = field(default_factory=list)
+    columns: dict[str, list[str]] = field(default_factory=dict)  # task -> columns it wrote for this group
+    summary: dict = field(default_factory=dict)
 
-    def map(self, calls: list[tuple]) -> list[tuple]:
-        if self.pool is None:
-            return [measure_cell(*c) for c in calls]
-        return list(self.pool.map(_measure_star, calls))
-
-    def close(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown()
+    @property
+    def label(self) -> str:
+        return self.codec if math.isnan(self.quality) else f"{self.codec} {self.quality:g}"
 
 
-def _measure_star(args: tuple):
-    return measure_cell(*args)
-
-
-def execute(p: Plan, show_progress: bool = True) -> RunOutput:
+def execute(p: Plan, show_progress: bool = True, executor: Executor | None = None) -> RunOutput:
+    """Every cell of every group through one executor queue; each group's tasks scored here as
+    soon as its last cell is in; rows in sweep order, whatever order the cells finished in.
+    `executor`: one to use (and leave open); default: the one `p.config` asks for."""
     start = time.perf_counter()
     cache = Cache(p.config.cache_dir, enabled=p.config.use_cache)
     hashes = [image_hash(s.image, s.bit_depth) for s in p.samples]
-    groups = [(REFERENCE, math.nan)] + [(c, q) for c, qs in p.qualities.items() for q in qs]
-    rows: list[dict] = []
-    task_summaries: dict = {}
-    computed = cached = 0
-    task_columns: dict[str, dict] = {}  # task -> its columns, in first-seen order
-    executor = _Executor(p.config.jobs)
+    groups = [_prepare(p, cache, REFERENCE, math.nan, hashes)]
+    groups += [_prepare(p, cache, c, q, hashes) for c, qs in p.qualities.items() for q in qs]
+    cells, owners = [], []
+    for g, group in enumerate(groups):
+        codec = p.codecs.get(group.codec)
+        device = p.device if codec is not None and codec.family == "learned" else "cpu"  # classical codecs never touch the GPU
+        for i in group.todo:
+            sample = p.samples[i]
+            cells.append(Cell(group.codec, group.quality, hashes[i], sample.bit_depth, device,
+                              (p.dataset.name, p.dataset.fingerprint), keep_decoded=bool(p.tasks),
+                              source=(p.config.data, p.config.split, i)))
+            owners.append((g, i))
+        group.left = len(group.todo)
+    images = {hashes[i]: p.samples[i].image for _, i in owners}
+    own = executor is None
+    if own:
+        c = p.config
+        executor = make_executor(c.executor, c.jobs, c.scheduler, c.cell_timeout)
     progress = Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), TimeRemainingColumn(), disable=not show_progress, transient=False)
     try:
         with progress:
-            bar = progress.add_task("sweep", total=len(groups) * len(p.samples))
-            for codec_name, quality in groups:
-                label = codec_name if math.isnan(quality) else f"{codec_name} {quality:g}"
-                progress.update(bar, description=label)
-                group_rows, decoded, keys, n_new, n_hit = _run_group(p, cache, executor, codec_name, quality, hashes)
-                computed += n_new
-                cached += n_hit
-                progress.advance(bar, len(p.samples))
+            bar = progress.add_task("sweep", total=len(groups) * len(p.samples), completed=len(groups) * len(p.samples) - len(cells))
+
+            def finish(group: _Group) -> None:
+                group.rows = [b | m for b, m in zip(group.base, group.measured)]
                 for name, task in p.tasks.items():
-                    progress.update(bar, description=f"{label} · {name}")
-                    before = {k for r in group_rows for k in r}
-                    summary = _run_task(cache, task, name, decoded, group_rows, keys, p.samples)
-                    task_summaries.setdefault(group_key(codec_name, quality), {}).update(summary)
-                    added = [k for r in group_rows for k in r if k not in before]
-                    task_columns.setdefault(name, {}).update(dict.fromkeys([*summary, *added]))
-                rows.extend(group_rows)
+                    progress.update(bar, description=f"{group.label} · {name}")
+                    before = {k for r in group.rows for k in r}
+                    summary = _run_task(cache, task, name, group.decoded, group.rows, group.keys, p.samples)
+                    group.summary.update(summary)
+                    group.columns[name] = [*summary, *(k for r in group.rows for k in r if k not in before)]
+                group.decoded = []  # scored: let the pixels go
+
+            for group in groups:
+                if not group.left:
+                    finish(group)
+            if cells:
+                with closing(executor.run(cells, images)) as finished:
+                    for k, (row, stream, image) in finished:
+                        g, i = owners[k]
+                        group = groups[g]
+                        group.measured[i], group.decoded[i] = row, image
+                        if row["status"] == "ok":
+                            cache.put_cell(group.keys[i], row, stream)
+                        progress.update(bar, advance=1, description=group.label)
+                        group.left -= 1
+                        if not group.left:
+                            finish(group)
+        info = executor.describe()
     finally:
-        executor.close()
-    return RunOutput(rows, task_summaries, computed, cached, time.perf_counter() - start,
-                     {name: list(columns) for name, columns in task_columns.items()})
+        if own:
+            executor.close()
+    rows = [row for group in groups for row in group.rows]
+    task_summaries: dict = {}
+    task_columns: dict[str, dict] = {}  # task -> its columns, in first-seen order (sweep order)
+    for group in groups:
+        if group.summary:
+            task_summaries.setdefault(group_key(group.codec, group.quality), {}).update(group.summary)
+        for name, columns in group.columns.items():
+            task_columns.setdefault(name, {}).update(dict.fromkeys(columns))
+    return RunOutput(rows, task_summaries, len(cells), sum(g.hits for g in groups), time.perf_counter() - start,
+                     {name: list(columns) for name, columns in task_columns.items()}, info)
 
 
-def _run_group(p: Plan, cache: Cache, executor: _Executor, codec_name: str, quality: float, hashes: list[str]):
-    """Rows, decoded images and cell keys for one codec × quality group."""
+def _prepare(p: Plan, cache: Cache, codec_name: str, quality: float, hashes: list[str]) -> _Group:
+    """A group's rows so far: the reference's, cache hits and unsupported cells filled in; the rest to do."""
     samples = p.samples
     options = "{}" if codec_name == REFERENCE else json.dumps(p.codecs[codec_name].settings, sort_keys=True)
     base = [{"codec": codec_name, "codec_options": options, "quality": quality, "image_id": s.id, "split": s.split, "modality": s.modality,
              "bit_depth": s.bit_depth, "height": s.image.shape[0], "width": s.image.shape[1], "channels": s.channels}
             for s in samples]
     if codec_name == REFERENCE:
-        measured = _reference_rows(samples)
-        return [b | m for b, m in zip(base, measured)], [s.image for s in samples], hashes, 0, 0
+        return _Group(codec_name, quality, base, _reference_rows(samples), [s.image for s in samples], hashes, [])
     codec = p.codecs[codec_name]
-    device = p.device if codec.family == "learned" else "cpu"  # classical codecs never touch the GPU
+    device = p.device if codec.family == "learned" else "cpu"
     keys = [key_of(codec.fingerprint(), quality, quality_version(), h) for h in hashes]
     data = (p.dataset.name, p.dataset.fingerprint)
-    measured: list = [None] * len(samples)
-    decoded: list = [None] * len(samples)
-    todo, hits = [], 0
+    group = _Group(codec_name, quality, base, [None] * len(samples), [None] * len(samples), keys, [])
     for i, (s, key) in enumerate(zip(samples, keys)):
         try:
             codec.check(s.image, quality, s.bit_depth)
         except UnsupportedInput as exc:
-            measured[i] = blank_row("unsupported", str(exc))
+            group.measured[i] = blank_row("unsupported", str(exc))
             continue
         hit = cache.get_cell(key)
         if hit is not None:
-            measured[i], hits = hit[0], hits + 1
-            decoded[i] = partial(decode_cached, codec_name, hit[1], device, data)  # decoded only if a task needs it
+            group.measured[i], group.hits = hit[0], group.hits + 1
+            group.decoded[i] = partial(decode_cached, codec_name, hit[1], device, data)  # decoded only if a task needs it
         else:
-            todo.append(i)
-    results = executor.map([(codec_name, quality, samples[i].image, samples[i].bit_depth, device, data) for i in todo])
-    for i, (row, stream, image) in zip(todo, results):
-        measured[i], decoded[i] = row, image
-        if row["status"] == "ok":
-            cache.put_cell(keys[i], row, stream)
-    return [b | m for b, m in zip(base, measured)], decoded, keys, len(todo), hits
+            group.todo.append(i)
+    return group
 
 
 def _run_task(cache: Cache, task, name: str, decoded: list, rows: list[dict], keys: list[str], samples: list[Sample]) -> dict:

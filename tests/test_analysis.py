@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bench.analysis.bdrate import bd_rate_of, bd_rates
-from bench.analysis.lossless import lowest_lossless_bpp, lossless_ratios
+from bench.analysis.lossless import lossless_interval, lowest_lossless_bpp, lossless_ratios
 from bench.analysis.reader import read_results
 from bench.analysis.table import render, table_frame
 from bench.cli import app
@@ -164,6 +164,14 @@ def test_bd_rates_on_a_folder_find_the_known_saving_with_an_interval(tmp_path):
     assert hd95["good"].bd_rate == pytest.approx(-20, abs=1e-6)  # hd95 is lower-is-better: turned around, same saving
     miou = bd_rates(folder, "base", "miou", n_draws=50)[0]
     assert miou.status.startswith("anchor not monotone")  # a flat dataset-level figure
+
+
+def test_lossless_interval_counts_draws_that_never_reach_tolerance_as_above_every_rate():
+    draws_bpp = [0.2] * 90 + [math.nan] * 10  # 10% of draws: no point within tolerance
+    low, high = lossless_interval(draws_bpp)
+    assert low == 0.2 and high == math.inf  # dropping the failed draws would have said [0.2, 0.2]
+    assert lossless_interval([0.1, 0.2, 0.3] * 40) == (0.1, 0.3)
+    assert all(math.isnan(v) for v in lossless_interval([math.nan] * 5))
 
 
 def test_lossless_ratio_is_against_the_stored_bits_and_sits_beside_the_guideline(tmp_path):

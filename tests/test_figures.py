@@ -135,3 +135,21 @@ def test_cli_figures_bad_input_is_a_bench_error(folder, tmp_path, args, message)
     result = CliRunner().invoke(app, args)
     assert isinstance(result.exception, BenchError) and message in str(result.exception)
     assert not (tmp_path / "never").exists()
+
+
+def test_training_log_plot_shows_the_task_weights_per_rate_point(tmp_path):
+    import pandas as pd
+
+    from bench.analysis.trainlog import panels, plot_training_log, read_log
+    from bench.errors import BenchError
+
+    rows = [{"step": s + 1, "point": p, "lambda": lam, "loss": 1.0 / (s + 1), "bpp_est": 0.1 * (p + 1), "mse": 1e-3, "dist": 0.05,
+             "task_seg": 0.4, "alpha_seg": 0.1 + 0.01 * s} for p, lam in enumerate((0.001, 0.01)) for s in range(30)]
+    log = tmp_path / "mvmicnet-seg-x.csv"
+    pd.DataFrame(rows).to_csv(log, index=False)
+    assert [title for title, _ in panels(read_log(log))][:2] == ["task weight α(t)", "task loss (train batch)"]
+    written = plot_training_log(log, tmp_path / "out")
+    assert [p.name for p in written] == ["mvmicnet-seg-x.png", "mvmicnet-seg-x.pdf"] and all(p.stat().st_size > 5000 for p in written)
+    (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(BenchError, match="bad.csv: not a training log"):
+        read_log(tmp_path / "bad.csv")

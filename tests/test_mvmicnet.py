@@ -65,6 +65,27 @@ def test_codec_options_pick_the_checkpoint_and_code_real_bytes(trained, monkeypa
         MVMICNet(task="det").for_dataset(data.name, data.fingerprint)
 
 
+def test_without_a_stage_one_file_stage_one_is_the_anchor_checkpoint_it_was_copied_from(trained, tmp_path, monkeypatch):
+    """Stage 1 is mbt2018-mean's recipe; the project ships no 21 MB copy of that anchor's weights."""
+    import shutil
+
+    from bench.codecs.learned.mvmicnet import MVMICNet
+
+    data, out, _ = trained
+    anchor = tmp_path / f"mbt2018-mean-{data.name}.safetensors"
+    shutil.copyfile(out / f"mvmicnet-stage1-{data.name}.safetensors", anchor)
+    from bench.checkpoints import load_checkpoint, save_checkpoint
+
+    state, manifest = load_checkpoint(anchor)
+    save_checkpoint(anchor, state, {k: v for k, v in manifest.items() if k not in ("codec", "stage")})  # as the anchor trainer writes it
+    monkeypatch.setenv("BENCH_WEIGHTS_DIR", str(tmp_path))
+    monkeypatch.chdir(tmp_path)  # no ./weights with a stage-1 file
+    codec = MVMICNet(stage=1)
+    codec.for_dataset(data.name, data.fingerprint)
+    assert codec.params()["checkpoint"] == anchor.name
+    assert MVMICNet.find_weights(data.name, {"stage": 2, "task": "seg+det"}) is None  # stage 2 never falls back to the anchor
+
+
 def test_a_checkpoint_trained_against_another_task_network_is_refused(trained, tmp_path, monkeypatch):
     from bench.checkpoints import load_checkpoint, save_checkpoint
     from bench.codecs.learned.mvmicnet import MVMICNet

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from bench.analysis.curves import common_images, curve, draws, interval
+from bench.analysis.curves import common_images, curve, draws
 from bench.analysis.guidelines import SOURCE, guideline_ratio
 from bench.analysis.reader import REFERENCE, ResultsFolder
 
@@ -45,6 +45,19 @@ def lowest_lossless_bpp(bpp: np.ndarray, metric: np.ndarray, reference: float, t
     return float(bpp[first_good_tail])
 
 
+def lossless_interval(draws_bpp: list[float], level: float = 0.95) -> tuple[float, float]:
+    """95% interval of the lossless bpp over bootstrap draws. A draw in which no point stays within
+    tolerance counts as a rate above every tested one (+inf), not as a missing draw: dropping those
+    draws would make the upper bound optimistic exactly when the codec is marginal."""
+    values = np.sort(np.where(np.isfinite(draws_bpp), draws_bpp, math.inf))
+    if not len(values) or not np.isfinite(values[0]):
+        return math.nan, math.nan
+    tail = (1 - level) / 2
+    low = float(np.percentile(values, 100 * tail, method="lower"))
+    high = float(np.percentile(values, 100 * (1 - tail), method="higher"))
+    return low, high
+
+
 def lossless_ratios(folder: ResultsFolder, metric: str, tolerance: float | None = None, codecs: list[str] | None = None,
                     n_draws: int = 1000, seed: int = 0) -> list[LosslessPoint]:
     folder.require_metric(metric)
@@ -64,10 +77,13 @@ def lossless_ratios(folder: ResultsFolder, metric: str, tolerance: float | None 
         if c.resamplable and ref.resamplable and n_draws:
             weights = draws(len(images), n_draws, seed)
             (b, v), (_, r) = c.resampled(weights), ref.resampled(weights)
-            low, high = interval([lowest_lossless_bpp(b[i], v[i], float(r[i, 0]), tolerance, higher) for i in range(len(weights))])
+            low, high = lossless_interval([lowest_lossless_bpp(b[i], v[i], float(r[i, 0]), tolerance, higher)
+                                           for i in range(len(weights))])
         status = "ok" if math.isfinite(best) else f"never within {tolerance:g} of uncompressed {metric} (or not at its highest rate)"
+        if status == "ok" and high == math.inf:
+            status = "ok; upper bound above the highest rate tested (some draws never within tolerance)"
         ratio = stored / best if math.isfinite(best) else math.nan
-        out.append(LosslessPoint(codec, metric, tolerance, best, low, high, ratio, stored / high if high else math.nan,
+        out.append(LosslessPoint(codec, metric, tolerance, best, low, high, ratio, stored / high if high and math.isfinite(high) else (0.0 if high == math.inf else math.nan),
                                  stored / low if low else math.nan, stored, float(guide) if guide else math.nan, status))
     return out
 

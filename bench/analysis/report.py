@@ -26,6 +26,8 @@ CSS = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}
 
 
 def _num(value, digits: int = 1) -> str:
+    if value == math.inf:  # a bound above every tested rate (see lossless_interval)
+        return "∞"
     return f"{value:.{digits}f}" if isinstance(value, (int, float)) and math.isfinite(value) else "–"
 
 

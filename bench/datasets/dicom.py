@@ -7,12 +7,18 @@ with pydicom (a `.dcm` that fails to parse is an error naming it). Image files a
 SeriesInstanceUID and ordered by ImagePositionPatient along the slice normal (else InstanceNumber);
 multi-frame files give one sample per frame.
 
+Series: one dataset holds series of one modality and one image size. A folder that mixes them (a CT
+and an MR, a scout next to the axial series) is refused with a one-line list of its series; pick with
+`series=UID` or `series=CT` (several: `series=UID1+UID2`). A series whose files differ in size is refused.
+
 Values: RescaleSlope/RescaleIntercept are applied; the rescaled values are kept (no windowing unless
 asked) and stored as unsigned integers: shifted by +1024 when the minimum is in [-1024, 0) (CT HU:
 stored = HU + 1024, as in the phantom), by -min when it is lower still, unshifted when ≥ 0; the bit
-depth is that of BitsStored (rounded up to 10/12/16) or more if the shifted maximum needs it; 8-bit
-sources stay uint8. `window=LO:HI` maps [LO, HI] to 12-bit 0..4095 instead; `window=file` uses the
-first image's WindowCenter/WindowWidth. MONOCHROME1 images are inverted so that bright = high.
+depth is the smallest of 10/12/16 that holds the shifted maximum of the data (8-bit sources stay
+uint8). BitsStored is not trusted when larger (most CT is written as BitsStored 16 with values below
+4096: peak 65535 would add 24 dB to every PSNR and defeat every dB target); that gives a warning, and
+`bit_depth=16` keeps the declared depth. `window=LO:HI` maps [LO, HI] to 12-bit 0..4095 instead;
+`window=file` uses the first image's WindowCenter/WindowWidth. MONOCHROME1 images are inverted so that bright = high.
 RGB/YBR images (endoscopy, photos) are kept 8-bit RGB. `extra["intensity"]` records the mapping.
 
 Labels, if any:
@@ -25,7 +31,9 @@ Labels, if any:
 
 Options: window=LO:HI|file, seg=PATH, masks=DIR, gap=N (default 2), slabs=N, split=slab|series|train|val|test
 (default: contiguous 70/10/20 slabs for one series, a hash of SeriesInstanceUID for several),
-classes=a+b (mask names for ids 1, 2, ...), modality=NAME (default: the files' Modality).
+classes=a+b (mask names for ids 1, 2, ...), modality=NAME (default: the files' Modality),
+series=UID|MODALITY[+...] (which series to read), bit_depth=8|10|12|16 (instead of the inferred depth).
+Every file read is validated, including frames that fall in the gaps between slabs.
 """
 
 from __future__ import annotations
@@ -36,14 +44,16 @@ from pathlib import Path
 import numpy as np
 
 from bench.datasets.base import Dataset, Sample
-from bench.datasets.imageio import (IMAGE_EXTS, load_class_file, map_mask, opt_classes, opt_int, opt_split, opt_window,
-                                    plan_intensity, read_mask, reading, hash_split, slab_splits, split_options)
+from bench.datasets.imageio import (IMAGE_EXTS, load_class_file, map_mask, opt_bit_depth, opt_classes, opt_int,
+                                    opt_split, opt_window, plan_intensity, read_mask, reading, hash_split, slab_splits,
+                                    split_options)
 from bench.datasets.validate import Origin, build_dataset
 from bench.errors import DatasetError
 
 USAGE = "dicom:/path/to/dicom_folder"
 OPTIONS = {"window": "LO:HI or file", "seg": "DICOM-SEG file", "masks": "PNG mask folder", "gap": "slices",
-           "slabs": "count", "split": "slab|series|train|val|test", "classes": "a+b", "modality": "name"}
+           "slabs": "count", "split": "slab|series|train|val|test", "classes": "a+b", "modality": "name",
+           "series": "UID or modality, + for several", "bit_depth": "8|10|12|16"}
 COLOR = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_RCT", "YBR_ICT", "YBR_PARTIAL_420", "PALETTE COLOR")
 
 
@@ -172,6 +182,57 @@ def _seg_masks(seg_path: Path, seg, frames: list[Frame]) -> tuple[dict[str, np.n
     return masks, segments
 
 
+def _modality(frame: Frame) -> str:
+    return str(frame.ds.get("Modality", "") or "?")
+
+
+def _size(frame: Frame) -> str:
+    return f"{frame.raw.shape[1]}×{frame.raw.shape[0]}" + ("×3" if frame.raw.ndim == 3 else "")
+
+
+def _series_line(uid: str, members: list[Frame]) -> str:
+    return f"{uid or '(no SeriesInstanceUID)'} ({_modality(members[0])}, {len(members)} images {_size(members[0])})"
+
+
+def _listing(series: dict[str, list[Frame]], most: int = 4) -> str:
+    lines = [_series_line(uid, members) for uid, members in series.items()]
+    more = f" and {len(lines) - most} more" if len(lines) > most else ""
+    return "; ".join(lines[:most]) + more
+
+
+def _select_series(frames: list[Frame], wanted: str | None, root: Path) -> dict[str, list[Frame]]:
+    """Frames grouped by SeriesInstanceUID, narrowed to `series=` (UIDs or modalities); refuses a
+    series that mixes image sizes, and several series that differ in modality or size."""
+    series: dict[str, list[Frame]] = {}
+    for f in frames:
+        series.setdefault(f.series, []).append(f)
+    for uid, members in series.items():
+        sizes: dict[str, list[Frame]] = {}
+        for f in members:
+            sizes.setdefault(_size(f), []).append(f)
+        if len(sizes) > 1:
+            (common, _), (odd, odd_frames) = sorted(sizes.items(), key=lambda kv: -len(kv[1]))[:2]
+            raise DatasetError(f"dicom: series {uid or '(no SeriesInstanceUID)'} in {root} mixes image sizes: "
+                               f"{len(sizes[common])} images are {common} but {odd_frames[0].path} is {odd}; "
+                               f"move the odd files out of the folder")
+    if wanted:
+        chosen: dict[str, list[Frame]] = {}
+        for key in (k.strip() for k in wanted.split("+") if k.strip()):
+            hits = {uid: m for uid, m in series.items() if uid == key or _modality(m[0]).upper() == key.upper()}
+            if not hits:
+                raise DatasetError(f"dicom: series={key} matches no series in {root} (has {_listing(series)})")
+            chosen.update(hits)
+        series = {uid: m for uid, m in series.items() if uid in chosen}
+    modalities = {_modality(m[0]) for m in series.values()}
+    sizes = {_size(m[0]) for m in series.values()}
+    if len(modalities) > 1 or len(sizes) > 1:
+        differ = " and ".join(w for w, n in (("modality", len(modalities)), ("image size", len(sizes))) if n > 1)
+        hint = f"series={sorted(modalities)[0]} or " if len(modalities) > 1 else ""
+        raise DatasetError(f"dicom: {root} holds {len(series)} series that differ in {differ}: {_listing(series)}; "
+                           f"read one with {hint}series=UID")
+    return series
+
+
 def open_dicom(path: str | None = None) -> Dataset:
     """Entry point for `--data dicom:/folder[,window=LO:HI|file,seg=..,masks=..,gap=N,split=..]`."""
     raw_path, options = split_options(path, OPTIONS, "dicom", USAGE)
@@ -182,6 +243,7 @@ def open_dicom(path: str | None = None) -> Dataset:
     gap = opt_int(options, "gap", 2, "dicom")
     slabs = opt_int(options, "slabs", 1, "dicom")
     split_mode = opt_split(options, "dicom", extra=("slab", "series"))
+    bit_depth = opt_bit_depth(options, "dicom")
     mask_dir = Path(options["masks"]).expanduser() if options.get("masks") else root / "masks"
     seg_paths = [Path(options["seg"]).expanduser()] if options.get("seg") else []
     for p in seg_paths:
@@ -209,10 +271,9 @@ def open_dicom(path: str | None = None) -> Dataset:
     if not frames:
         raise DatasetError(f"dicom: no DICOM images in {root}")
 
+    series = _select_series(frames, options.get("series"), root)
+
     # Splits: order within each series, then slabs (one series) or a series hash (several).
-    series: dict[str, list[Frame]] = {}
-    for f in frames:
-        series.setdefault(f.series, []).append(f)
     split_mode = split_mode or ("slab" if len(series) == 1 else "series")
     split_of: dict[int, str | None] = {}
     for uid, members in series.items():
@@ -247,7 +308,8 @@ def open_dicom(path: str | None = None) -> Dataset:
             except AttributeError:
                 raise DatasetError(f"{gray[0].path}: window=file but the file has no WindowCenter/WindowWidth") from None
             window = (center - width / 2, center + width / 2)
-        intensity = plan_intensity(vmin, vmax, integer, window, bits_stored=bits, source=str(root))
+        intensity = plan_intensity(vmin, vmax, integer, window, bits_stored=bits, source=f"dicom {root}",
+                                   bit_depth=bit_depth)
 
     # Labels.
     masks: dict[str, np.ndarray] = {}
@@ -256,7 +318,7 @@ def open_dicom(path: str | None = None) -> Dataset:
     if segs:
         segments_all: dict[int, str] = {}
         for seg_path, seg in segs:
-            found, segments = _seg_masks(seg_path, seg, ordered)
+            found, segments = _seg_masks(seg_path, seg, frames)  # all frames: a SEG may cover unselected series
             for number, label in segments.items():
                 if segments_all.get(number, label) != label:
                     raise DatasetError(f"{seg_path}: segment {number} is '{label}' here but '{segments_all[number]}' in another SEG")
@@ -286,11 +348,9 @@ def open_dicom(path: str | None = None) -> Dataset:
             top = max(int(m.max()) for m in masks.values())
             seg_classes = ["background", "foreground"] if top <= 1 else ["background"] + [f"class{i}" for i in range(1, top + 1)]
 
-    samples, origins = [], {}
+    samples, origins, dropped = [], {}, []
     for f in ordered:
         split = split_of[id(f)]
-        if split is None:
-            continue
         photometric = str(f.ds.get("PhotometricInterpretation", "MONOCHROME2"))
         if photometric in COLOR:
             image = f.raw.astype(np.uint8) if f.raw.dtype != np.uint8 and f.raw.max() <= 255 else f.raw
@@ -305,12 +365,15 @@ def open_dicom(path: str | None = None) -> Dataset:
         if f.sid in origins:
             raise DatasetError(f"dicom: {f.path} has the same name as {origins[f.sid].image}")
         origins[f.sid] = Origin(str(f.path), origins_mask.get(f.sid))
-        samples.append(Sample(id=f.sid, image=image, bit_depth=depth, split=split, mask=masks.get(f.sid),
-                              modality=options.get("modality") or str(f.ds.get("Modality", "unknown") or "unknown")))
+        sample = Sample(id=f.sid, image=image, bit_depth=depth, split=split or "test", mask=masks.get(f.sid),
+                        modality=options.get("modality") or str(f.ds.get("Modality", "unknown") or "unknown"))
+        (samples if split else dropped).append(sample)  # dropped: in a gap between slabs, validated all the same
     return build_dataset(
         "dicom", samples, origins, seg_classes=seg_classes,
         description=f"{len(samples)} images from {len(series)} DICOM series in {root}"
                     + (f"; {intensity.describe()}" if intensity else ""),
         source=str(root.resolve()),
-        extra={"intensity": intensity.as_dict() if intensity else None, "split_mode": split_mode, "gap": gap},
+        extra={"intensity": intensity.as_dict() if intensity else None, "split_mode": split_mode, "gap": gap,
+               "series": list(series)},
+        dropped=dropped,
     )

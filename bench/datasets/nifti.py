@@ -15,7 +15,8 @@ Options (after the path, comma-separated key=value):
                     without it integer values are kept (HU shifted by +1024 when ≥ -1024, else by -min;
                     8-bit when they fit 0..255, else 10/12/16 by the largest value) and float volumes
                     are scaled from their [min, max] to 12-bit; `extra["intensity"]` records the mapping;
-- `skip_empty=1`    drop slices whose label is all background;
+- `skip_empty=1`    drop slices whose label is all background, before the split (so the slabs are made of
+                    labelled slices and empty slices at the top cannot fill the test slab);
 - `gap=N`           slices dropped at each split boundary (default 2; neighbouring slices are near copies);
 - `slabs=N`         repeat the train/val/test slab pattern N times along the axis (default 1);
 - `split=slab|volume|train|val|test`  slab: contiguous 70/10/20 slabs within each volume (default for one
@@ -23,7 +24,11 @@ Options (after the path, comma-separated key=value):
 - `classes=a+b`     names of label values 1, 2, ... (else a dataset.json "labels" map or classes.json
                     next to the volumes, else class1, class2, ...);
 - `modality=CT|MR|...` (default: CT when values reach -900 or lower, else unknown); `canonical=0` keeps
-                    the file's voxel order; `channel=N` picks a channel of a 4-D image (default 0).
+                    the file's voxel order; `channel=N` picks a channel of a 4-D image (default 0);
+- `bit_depth=8|10|12|16` declared bit depth of the stored values instead of the inferred one.
+
+Every slice read is validated, dropped ones too (a label value outside the class list is an error
+wherever it is); a split lacking a class found in another split is a warning.
 """
 
 from __future__ import annotations
@@ -35,15 +40,16 @@ from pathlib import Path
 import numpy as np
 
 from bench.datasets.base import Dataset, Sample
-from bench.datasets.imageio import (finite_range, hash_split, is_integer_valued, load_class_file, opt_bool, opt_classes,
-                                    opt_int, opt_split, opt_window, plan_intensity, reading, slab_splits, split_options)
+from bench.datasets.imageio import (finite_range, hash_split, is_integer_valued, load_class_file, opt_bit_depth,
+                                    opt_bool, opt_classes, opt_int, opt_split, opt_window, plan_intensity, reading,
+                                    slab_splits, split_options)
 from bench.datasets.validate import Origin, build_dataset
 from bench.errors import DatasetError
 
 USAGE = "nifti:/path/image.nii.gz,label=/path/label.nii.gz"
 OPTIONS = {"label": "label volume", "axis": "0|1|2", "window": "LO:HI", "skip_empty": "1|0", "gap": "slices",
            "slabs": "count", "split": "slab|volume|train|val|test", "classes": "a+b", "modality": "name",
-           "canonical": "1|0", "channel": "index"}
+           "canonical": "1|0", "channel": "index", "bit_depth": "8|10|12|16"}
 NII = re.compile(r"\.nii(\.gz)?$")
 LABEL_SUFFIXES = ("_label", "_labels", "_seg", "_mask", "_gt")
 
@@ -154,6 +160,7 @@ def open_nifti(path: str | None = None) -> Dataset:
     slabs = opt_int(options, "slabs", 1, "nifti")
     canonical = opt_bool(options, "canonical", True, "nifti")
     channel = opt_int(options, "channel", 0, "nifti")
+    bit_depth = opt_bit_depth(options, "nifti")
     if gap < 0 or slabs < 1:
         raise DatasetError("nifti: gap must be ≥ 0 and slabs ≥ 1")
     split_mode = opt_split(options, "nifti", extra=("slab", "volume"))
@@ -179,31 +186,32 @@ def open_nifti(path: str | None = None) -> Dataset:
         vmin, vmax = min(vmin, lo), max(vmax, hi)
         integer = integer and is_integer_valued(data)
         volumes.append((case, image_path, label_path, data, label))
-    intensity = plan_intensity(vmin, vmax, integer, window, source=str(target))
+    intensity = plan_intensity(vmin, vmax, integer, window, source=f"nifti {target}", bit_depth=bit_depth)
     modality = options.get("modality") or ("CT" if vmin <= -900 else "unknown")
 
-    samples, origins = [], {}
-    top_label = 0
+    samples, origins, dropped = [], {}, []
+    top_label = max((int(label.max()) for *_, label in volumes if label is not None and label.size), default=0)
     for case, image_path, label_path, data, label in volumes:
         n = data.shape[axis]
+        if skip_empty:  # before the split: the slabs are cut from labelled slices only
+            other = tuple(a for a in range(3) if a != axis)
+            kept = [int(k) for k in np.flatnonzero(label.any(axis=other))] if label is not None else []
+        else:
+            kept = list(range(n))
         if split_mode == "slab":
-            per_slice = slab_splits(n, gap, slabs)
+            per_kept = slab_splits(len(kept), gap, slabs)
         else:
             fixed = hash_split(case) if split_mode == "volume" else split_mode
-            per_slice = [fixed] * n
+            per_kept = [fixed] * len(kept)
+        split_of = dict(zip(kept, per_kept))
         for k in range(n):
-            if per_slice[k] is None:
-                continue
             mask = _slice(label, axis, k).copy() if label is not None else None
-            if skip_empty and (mask is None or not mask.any()):
-                continue
-            if mask is not None and mask.size:
-                top_label = max(top_label, int(mask.max()))
             image = intensity.apply(_slice(data, axis, k))
             sid = f"{case}-{'xyz'[axis]}{k:03d}"
             origins[sid] = Origin(f"{image_path} slice {k}", f"{label_path} slice {k}" if label_path else None)
-            samples.append(Sample(id=sid, image=image, bit_depth=intensity.bit_depth, modality=modality,
-                                  split=per_slice[k], mask=mask))
+            sample = Sample(id=sid, image=image, bit_depth=intensity.bit_depth, modality=modality,
+                            split=split_of.get(k) or "test", mask=mask)
+            (samples if split_of.get(k) else dropped).append(sample)
     if not samples:
         what = "with a label" if skip_empty else ""
         raise DatasetError(f"nifti: no slices {what} in {target}".replace("  ", " "))
@@ -213,4 +221,5 @@ def open_nifti(path: str | None = None) -> Dataset:
         description=f"{len(samples)} {'xyz'[axis]}-slices from {len(pairs)} volume(s); {intensity.describe()}",
         source=str(target.resolve()),
         extra={"intensity": intensity.as_dict(), "axis": axis, "split_mode": split_mode, "gap": gap},
+        dropped=dropped,
     )

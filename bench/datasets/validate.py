@@ -5,6 +5,10 @@ mask values outside the class list, boxes outside the image (≤1 px float overs
 box labels outside the class list, empty datasets, pixel values above the declared bit depth, and
 mixed bit depths within one dataset. Unreadable or truncated files are caught where they are read
 (`imageio.reading`). Loaders only read, so nothing is ever written when loading fails.
+
+Every file read is checked, including slices a split drops (the gaps between slabs, `skip_empty`): a
+bad mask value is an error wherever it is. A split that lacks a class found in another split is a
+`DataWarning`: its metrics would silently leave that class out.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench.datasets.base import Dataset, Sample
+from bench.datasets.base import SPLITS, Dataset, Sample
+from bench.datasets.imageio import data_warning
 from bench.errors import DatasetError
 
 BOX_TOLERANCE = 1.0  # pixels of float overshoot that are clipped rather than refused
@@ -108,23 +113,58 @@ def check_ids(samples: list[Sample], origins: dict[str, Origin]) -> None:
         seen[s.id] = s
 
 
-def validate(samples: list[Sample], origins: dict[str, Origin], seg_classes, det_classes, source: str) -> None:
+def validate(samples: list[Sample], origins: dict[str, Origin], seg_classes, det_classes, source: str,
+             dropped: list[Sample] = ()) -> None:
+    """Check `samples` and the `dropped` ones (read, then left out of every split) alike."""
     if not samples:
         raise DatasetError(f"{source}: no images found")
-    check_ids(samples, origins)
-    for s in samples:
+    every = list(samples) + list(dropped)
+    check_ids(every, origins)
+    for s in every:
         origin = origins[s.id]
         check_image(s, origin)
         check_mask(s, origin, seg_classes)
         check_boxes(s, origin, det_classes)
-    check_bit_depths(samples, origins)
+    check_bit_depths(every, origins)
+
+
+def missing_classes(samples: list[Sample], seg_classes, det_classes) -> list[str]:
+    """One line per split that lacks a class (mask pixels or boxes) found in another split."""
+    lines = []
+    for kind, classes, ids_of in (
+        ("pixel", seg_classes, lambda s: np.unique(s.mask) if s.mask is not None else ()),
+        ("box", det_classes, lambda s: np.unique(s.labels) if s.labels is not None and s.boxes is not None else ()),
+    ):
+        if not classes:
+            continue
+        present: dict[str, set[int]] = {}
+        counts: dict[str, int] = {}
+        for s in samples:
+            present.setdefault(s.split, set()).update(int(i) for i in ids_of(s))
+            counts[s.split] = counts.get(s.split, 0) + 1
+        if len(present) < 2:
+            continue
+        found = set().union(*present.values()) - ({0} if kind == "pixel" else set())
+        for split in [x for x in SPLITS if x in present]:
+            lacking = sorted(found - present[split])
+            if lacking:
+                names = ", ".join(f"'{classes[i]}'" for i in lacking)
+                where = ", ".join(x for x in SPLITS if x in present and x != split and set(lacking) & present[x])
+                images = f"{counts[split]} image{'s' if counts[split] != 1 else ''}"
+                lines.append(f"the {split} split ({images}) has no {kind} of class {names} (found in {where}): "
+                             f"its scores leave {'it' if len(lacking) == 1 else 'them'} out")
+    return lines
 
 
 def build_dataset(name: str, samples: list[Sample], origins: dict[str, Origin], *, seg_classes=None, det_classes=None,
-                  description: str = "", source: str = "", extra: dict | None = None) -> Dataset:
-    """Validate, then wrap in a Dataset."""
-    validate(samples, origins, seg_classes, det_classes, source)
+                  description: str = "", source: str = "", extra: dict | None = None,
+                  dropped: list[Sample] = ()) -> Dataset:
+    """Validate (`dropped`: samples read but in no split, checked all the same), warn about splits that
+    lack a class, then wrap in a Dataset."""
+    validate(samples, origins, seg_classes, det_classes, source, dropped)
     if seg_classes is not None and not any(s.mask is not None for s in samples):
         seg_classes = None
+    for line in missing_classes(samples, seg_classes, det_classes):
+        data_warning(f"{name} {source}: {line}")
     return Dataset(name=name, samples=samples, seg_classes=seg_classes, det_classes=det_classes,
                    description=description, source=source, extra=extra or {})

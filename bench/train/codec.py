@@ -143,8 +143,9 @@ def real_rate(model, val_samples, point: int) -> dict[str, float]:
 
 
 def train_codec(arch: str, dataset, out: Path, overrides: dict[str, Any] | None = None, seed: int = 0,
-                device: str = "cpu", resume: bool = False, show_progress: bool = True) -> dict[str, Any]:
-    """Train every rate point of `arch` on `dataset`'s train split; write `out` (all points) + manifest."""
+                device: str = "cpu", resume: bool = False, show_progress: bool = True, label: dict | None = None) -> dict[str, Any]:
+    """Train every rate point of `arch` on `dataset`'s train split; write `out` (all points) + manifest
+    (`label`: extra manifest fields, e.g. MVMICNet's stage 1 saying what it is)."""
     import os
 
     import torch
@@ -153,8 +154,8 @@ def train_codec(arch: str, dataset, out: Path, overrides: dict[str, Any] | None 
     from bench.checkpoints import as_stored, save_checkpoint
     from bench.codecs.learned.models import ARCHITECTURES, build_model
     from bench.manifest import package_versions
-    from bench.train.resume import capture_rng, load_state, restore_rng, save_state
-    from bench.train.loop import PeriodicSave, end_step, keep_if_better
+    from bench.train.loop import (PeriodicSave, codec_optimisers, codec_step, cosine_lr, end_step, keep_if_better,
+                                  resume_training, save_training)
     from bench.train.steplog import StepLog
 
     if arch not in ARCHITECTURES:
@@ -181,27 +182,14 @@ def train_codec(arch: str, dataset, out: Path, overrides: dict[str, Any] | None 
     model = build_model(arch, int(opts["N"]), int(opts["M"]), channels).to(device)
     state: dict[str, Any] = {"point": 0, "step_in_point": 0, "step": 0, "points": [], "best": None, "elapsed_s": 0.0}
 
-    main_params = [p for n, p in model.named_parameters() if not n.endswith(".quantiles")]
-    aux_params = [p for n, p in model.named_parameters() if n.endswith(".quantiles")]
-    optim = torch.optim.Adam(main_params, lr=float(opts["lr"]))
-    aux_optim = torch.optim.Adam(aux_params, lr=float(opts["aux_lr"]))
+    main_params, optim, aux_optim = codec_optimisers(model, float(opts["lr"]), float(opts["aux_lr"]))
+    config = {"arch": arch, "opts": opts, "seed": seed, "fingerprint": dataset.fingerprint}
     if resume:
-        if not resume_path.is_file():
-            raise BenchError(f"--resume: no saved state at {resume_path}")
-        blob = load_state(resume_path)
-        if blob["config"] != {"arch": arch, "opts": opts, "seed": seed, "fingerprint": dataset.fingerprint}:
-            raise BenchError(f"--resume: {resume_path} was saved for another configuration; remove it or drop --resume")
-        model.load_state_dict(blob["model"])
-        optim.load_state_dict(blob["optim"])
-        aux_optim.load_state_dict(blob["aux_optim"])
-        state = blob["state"]
-        restore_rng(blob["rng"], rng)
+        state = resume_training(resume_path, config, model, optim, aux_optim, rng)
     log = StepLog(out.with_suffix(".csv"), LOG_FIELDS, resume_from_step=state["step"] if resume else None)
 
     def checkpoint():
-        save_state(resume_path, {"config": {"arch": arch, "opts": opts, "seed": seed, "fingerprint": dataset.fingerprint},
-                                 "model": model.state_dict(), "optim": optim.state_dict(), "aux_optim": aux_optim.state_dict(),
-                                 "state": state, "rng": capture_rng(rng)})
+        save_training(resume_path, config, model, optim, aux_optim, state, rng)
 
     started = time.perf_counter() - state["elapsed_s"]
     saver = PeriodicSave(float(opts["checkpoint_every_s"]), checkpoint)
@@ -213,10 +201,7 @@ def train_codec(arch: str, dataset, out: Path, overrides: dict[str, Any] | None 
             point, lam, steps = state["point"], lambdas[state["point"]], steps_of[state["point"]]
             while state["step_in_point"] < steps:
                 k = state["step_in_point"]
-                lr = opts["lr_final"] + 0.5 * (opts["lr"] - opts["lr_final"]) * (1 + math.cos(math.pi * k / steps))
-                lr *= min(1.0, (k + 1) / max(int(opts["warmup_steps"]), 1))
-                for group in optim.param_groups:
-                    group["lr"] = lr
+                lr = cosine_lr(optim, k, steps, opts["lr"], opts["lr_final"], opts["warmup_steps"])
                 x = torch.from_numpy(_crop_batch(train_images, int(opts["crop"]), int(opts["batch_size"]), rng)).to(device)
                 mse, bpp = rd_terms(model, x)
                 loss = lam * peak**2 * mse + bpp
@@ -228,15 +213,7 @@ def train_codec(arch: str, dataset, out: Path, overrides: dict[str, Any] | None 
                     optim.zero_grad(set_to_none=True)
                     continue
                 state["bad_steps"] = 0
-                optim.zero_grad(set_to_none=True)
-                loss.backward()
-                if opts["clip_grad"]:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), float(opts["clip_grad"]))
-                optim.step()
-                aux = model.aux_loss()
-                aux_optim.zero_grad(set_to_none=True)
-                aux.backward()
-                aux_optim.step()
+                aux = codec_step(model, loss, main_params, optim, aux_optim, opts["clip_grad"])
                 state["step_in_point"] += 1
                 state["step"] += 1
                 row = {"step": state["step"], "point": point, "lambda": lam, "lr": f"{lr:.3g}", "loss": f"{float(loss.detach()):.5f}",
@@ -279,6 +256,7 @@ def train_codec(arch: str, dataset, out: Path, overrides: dict[str, Any] | None 
         "packages": package_versions(),
         "command": sys.argv,
         "log": out.with_suffix(".csv").name,
+        **(label or {}),
     }
     save_checkpoint(out, weights, manifest)
     return manifest

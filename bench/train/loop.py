@@ -38,3 +38,68 @@ def end_step(state: dict, row: dict, started: float, log, progress, bar, saver: 
     log.append(row)
     progress.update(bar, advance=1)
     saver.maybe()
+
+
+def codec_optimisers(model, lr: float, aux_lr: float):
+    """Adam on the network, and a second Adam on the entropy bottleneck's quantiles (CompressAI's aux loss)."""
+    import torch
+
+    main = [p for n, p in model.named_parameters() if not n.endswith(".quantiles")]
+    aux = [p for n, p in model.named_parameters() if n.endswith(".quantiles")]
+    return main, torch.optim.Adam(main, lr=lr), torch.optim.Adam(aux, lr=aux_lr)
+
+
+def cosine_lr(optim, k: int, steps: int, lr: float, lr_final: float, warmup_steps: int) -> float:
+    """Sets and returns step k's rate: linear warm-up, then cosine from `lr` down to `lr_final`."""
+    import math
+
+    rate = lr_final + 0.5 * (lr - lr_final) * (1 + math.cos(math.pi * k / steps))
+    rate *= min(1.0, (k + 1) / max(int(warmup_steps), 1))
+    for group in optim.param_groups:
+        group["lr"] = rate
+    return rate
+
+
+def codec_step(model, loss, main_params, optim, aux_optim, clip_grad: float | None):
+    """One optimiser step on `loss`, then one on the aux loss; returns the aux loss."""
+    import torch
+
+    optim.zero_grad(set_to_none=True)
+    loss.backward()
+    if clip_grad:
+        torch.nn.utils.clip_grad_norm_(main_params, float(clip_grad))
+    optim.step()
+    aux = model.aux_loss()
+    aux_optim.zero_grad(set_to_none=True)
+    aux.backward()
+    aux_optim.step()
+    return aux
+
+
+def save_training(path, config: dict, model, optim, aux_optim, state: dict, rng) -> None:
+    """The full resumable state: weights, both optimisers, loop bookkeeping and every RNG."""
+    from bench.train.resume import capture_rng, save_state
+
+    save_state(path, {"config": config, "model": model.state_dict(), "optim": optim.state_dict(),
+                      "aux_optim": aux_optim.state_dict(), "state": state, "rng": capture_rng(rng)})
+
+
+def resume_training(path, config: dict, model, optim, aux_optim, rng, missing_ok: bool = False) -> dict | None:
+    """Restores what `save_training` wrote, refusing state saved for another configuration; the loop state, or None."""
+    from pathlib import Path
+
+    from bench.errors import BenchError
+    from bench.train.resume import load_state, restore_rng
+
+    if not Path(path).is_file():
+        if missing_ok:
+            return None
+        raise BenchError(f"--resume: no saved state at {path}")
+    blob = load_state(path)
+    if blob["config"] != config:
+        raise BenchError(f"--resume: {path} was saved for another configuration; remove it or drop --resume")
+    model.load_state_dict(blob["model"])
+    optim.load_state_dict(blob["optim"])
+    aux_optim.load_state_dict(blob["aux_optim"])
+    restore_rng(blob["rng"], rng)
+    return blob["state"]

@@ -78,11 +78,8 @@ def stage1(dataset, out_dir: Path, overrides: dict[str, Any], seed: int, device:
                 shutil.copyfile(source.with_suffix(suffix), target.with_suffix(suffix))
         return target
     arch = rd.pop("arch", "mbt2018-mean")
-    manifest = train_codec(arch, dataset, target, rd, seed=seed, device=device, resume=resume, show_progress=show_progress)
-    from bench.checkpoints import load_checkpoint as _load
-
-    state, _ = _load(target)
-    save_checkpoint(target, state, {**manifest, "codec": "mvmicnet", "stage": 1})
+    train_codec(arch, dataset, target, rd, seed=seed, device=device, resume=resume, show_progress=show_progress,
+                label={"codec": "mvmicnet", "stage": 1})
     return target
 
 
@@ -163,8 +160,7 @@ def train_mvmicnet(dataset, task_names: list[str], out_dir: Path, overrides: dic
     from bench.manifest import package_versions
     from bench.train.balance import TaskBalance
     from bench.train.codec import real_rate
-    from bench.train.resume import capture_rng, load_state, restore_rng, save_state
-    from bench.train.loop import PeriodicSave, end_step, keep_if_better
+    from bench.train.loop import PeriodicSave, codec_optimisers, codec_step, cosine_lr, end_step, keep_if_better, resume_training, save_training
     from bench.train.steplog import StepLog
 
     from bench import registry
@@ -181,7 +177,9 @@ def train_mvmicnet(dataset, task_names: list[str], out_dir: Path, overrides: dic
     if 1 in stages:
         stage1_path = stage1(dataset, out_dir, overrides, seed, device, resume, show_progress)
     elif not stage1_path.is_file():
-        found = find_checkpoint(variant_stem(1, ""), dataset.name, packaged="codecs")
+        anchor = overrides.get("stage1_from", STAGE2_DEFAULTS["stage1_from"])
+        found = find_checkpoint(variant_stem(1, ""), dataset.name, packaged="codecs") or (
+            find_checkpoint(anchor, dataset.name, packaged="codecs") if anchor else None)  # stage 1 is that anchor's recipe
         if found is None:
             raise BenchError(f"no MVMICNet stage-1 checkpoint for '{dataset.name}'; run `bench train-codec mvmicnet --stage 1 --data {dataset.name}`")
         stage1_path = found
@@ -217,26 +215,15 @@ def train_mvmicnet(dataset, task_names: list[str], out_dir: Path, overrides: dic
         weights.update({k: v for k, v in model.state_dict().items() if k.endswith(coder_tables)})  # keep the current tables' shapes
         model.load_state_dict(weights)
 
-    main_params = [p for n, p in model.named_parameters() if not n.endswith(".quantiles")]
-    aux_params = [p for n, p in model.named_parameters() if n.endswith(".quantiles")]
-    optim = torch.optim.Adam(main_params, lr=float(opts["lr"]))
-    aux_optim = torch.optim.Adam(aux_params, lr=float(opts["aux_lr"]))
-    if resume and resume_path.is_file():
-        blob = load_state(resume_path)
-        if blob["config"] != config:
-            raise BenchError(f"--resume: {resume_path} was saved for another configuration; remove it or drop --resume")
-        model.load_state_dict(blob["model"])
-        optim.load_state_dict(blob["optim"])
-        aux_optim.load_state_dict(blob["aux_optim"])
-        st = blob["state"]
-        restore_rng(blob["rng"], rng)
+    main_params, optim, aux_optim = codec_optimisers(model, float(opts["lr"]), float(opts["aux_lr"]))
+    if resume:
+        st = resume_training(resume_path, config, model, optim, aux_optim, rng, missing_ok=True) or st
     fields = ["step", "point", "lambda", "lr", "loss", "bpp_est", "mse", "dist"] + [f"{p}_{k}" for k in task_names for p in ("task", "alpha")]
     fields += ["val_loss", "val_psnr", "val_bpp_est", "val_dist"] + [f"val_{k}" for k in task_names] + ["best", "elapsed_s"]
     log = StepLog(out.with_suffix(".csv"), fields, resume_from_step=st["step"] if resume else None)
 
     def checkpoint() -> None:
-        save_state(resume_path, {"config": config, "model": model.state_dict(), "optim": optim.state_dict(),
-                                 "aux_optim": aux_optim.state_dict(), "state": st, "rng": capture_rng(rng)})
+        save_training(resume_path, config, model, optim, aux_optim, st, rng)
 
     started = time.perf_counter() - st["elapsed_s"]
     saver = PeriodicSave(float(opts["checkpoint_every_s"]), checkpoint)
@@ -257,10 +244,7 @@ def train_mvmicnet(dataset, task_names: list[str], out_dir: Path, overrides: dic
                                   state=st["balance"])
             while st["step_in_point"] < steps:
                 k = st["step_in_point"]
-                lr = opts["lr_final"] + 0.5 * (opts["lr"] - opts["lr_final"]) * (1 + math.cos(math.pi * k / steps))
-                lr *= min(1.0, (k + 1) / max(int(opts["warmup_steps"]), 1))
-                for group in optim.param_groups:
-                    group["lr"] = lr
+                lr = cosine_lr(optim, k, steps, opts["lr"], opts["lr_final"], opts["warmup_steps"])
                 idx = rng.choice(len(train_set), size=min(int(opts["batch_size"]), len(train_set)), replace=False)
                 x, targets = _batch(train_set, idx, device)
                 alphas = balance.weights()
@@ -268,15 +252,7 @@ def train_mvmicnet(dataset, task_names: list[str], out_dir: Path, overrides: dic
                 loss = bpp + dist + sum(alphas[n] * losses[n] for n in task_names)
                 if not torch.isfinite(loss):
                     raise BenchError(f"train-codec mvmicnet: non-finite loss at λ={lam:g} (step {st['step']}); lower lr with --set lr=...")
-                optim.zero_grad(set_to_none=True)
-                loss.backward()
-                if opts["clip_grad"]:
-                    torch.nn.utils.clip_grad_norm_(main_params, float(opts["clip_grad"]))
-                optim.step()
-                aux = model.aux_loss()
-                aux_optim.zero_grad(set_to_none=True)
-                aux.backward()
-                aux_optim.step()
+                codec_step(model, loss, main_params, optim, aux_optim, opts["clip_grad"])
                 balance.update(float(dist.detach()), {n: float(v.detach()) for n, v in losses.items()})
                 st["balance"] = balance.state
                 st["step_in_point"] += 1

@@ -79,14 +79,21 @@ class LearnedCodec(Codec):
             return f"no trained {cls.checkpoint_stem()} for '{dataset.name}'; train one with `{cls.train_command(dataset.name)}`"
         return stale_reason(cls.checkpoint_stem(), dataset, packaged="codecs")
 
+    @classmethod
+    def find_weights(cls, dataset: str, settings: dict):
+        """The checkpoint trained for `dataset` with these settings (installed or packaged), or None."""
+        from bench.checkpoints import find_checkpoint
+
+        return find_checkpoint(cls.checkpoint_stem(settings), dataset, packaged="codecs")
+
     def for_dataset(self, name: str, fingerprint: str) -> None:
         from pathlib import Path
 
-        from bench.checkpoints import find_checkpoint, load_checkpoint, weights_id
+        from bench.checkpoints import load_checkpoint, weights_id
         from bench.codecs.learned.models import build_model
 
         stem = self.checkpoint_stem(self.settings)
-        path = Path(self.settings["weights"]) if self.settings["weights"] else find_checkpoint(stem, name, packaged="codecs")
+        path = Path(self.settings["weights"]) if self.settings["weights"] else self.find_weights(name, self.settings)
         if path is None:
             raise BenchError(f"codec '{self.name}': no trained {stem} for '{name}'; "
                              f"train it with `{self.train_command(name, self.settings)}`")

@@ -50,10 +50,24 @@ class MVMICNet(LearnedCodec):
         tasks = settings["task"].replace("+", ",")
         return f"bench train-codec mvmicnet --task {tasks} --data {dataset}" + (" --stage 1" if int(settings["stage"]) == 1 else "")
 
+    @classmethod
+    def find_weights(cls, dataset: str, settings: dict):
+        """Stage 1 is the `mbt2018-mean` anchor's recipe, and training reuses that anchor's checkpoint
+        as stage 1; without a separate stage-1 file (the project ships none, to avoid a 21 MB copy)
+        stage 1 *is* the anchor's checkpoint, and the rows name it."""
+        from bench.checkpoints import find_checkpoint
+
+        found = super().find_weights(dataset, settings)
+        if found is None and int(settings["stage"]) == 1:
+            found = find_checkpoint(cls.architecture, dataset, packaged="codecs")
+        return found
+
     def check_manifest(self, path, manifest: dict, dataset: str) -> None:
         """Same backbone family; for stage 2, the very task networks installed now."""
         from bench.checkpoints import file_sha256, find_checkpoint
 
+        if int(self.settings["stage"]) == 1 and manifest.get("codec") is None and manifest.get("arch") == self.architecture:
+            return  # the anchor's own checkpoint, used as stage 1 (find_weights)
         if manifest.get("codec") != "mvmicnet":
             raise BenchError(f"codec 'mvmicnet': {path} is not an MVMICNet checkpoint (it holds {manifest.get('codec') or manifest.get('arch')})")
         for task, trained in (manifest.get("task_networks") or {}).items():

@@ -76,7 +76,13 @@ class MatchTable:
                 flags.append(_match(d[order], g))
             s = np.concatenate(scores)
             order = np.argsort(-s, kind="mergesort")  # COCO's accumulate: stable sort over images in order
-            self.classes.append((np.concatenate(images)[order], np.concatenate(flags, axis=1)[:, order], n_gt))
+            tp = np.concatenate(flags, axis=1)[:, order]
+            # Detections ranked after the last true positive (at any IoU threshold) add no recall and
+            # only lower precision, so no draw's AP depends on them: dropping them is exact, and
+            # usually removes most of the low-score tail.
+            hits = np.flatnonzero(tp.any(axis=0))
+            keep = hits[-1] + 1 if len(hits) else 0
+            self.classes.append((np.concatenate(images)[order][:keep], tp[:, :keep], n_gt))
 
     def average_precision(self, weights: np.ndarray) -> np.ndarray:
         """B×K×T AP for B image-weight vectors (B×N counts); NaN where a class has no ground truth."""
