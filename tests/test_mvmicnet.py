@@ -61,8 +61,8 @@ def test_codec_options_pick_the_checkpoint_and_code_real_bytes(trained, monkeypa
         stream = codec.encode(image, 1, 8)
         decoded = codec.decode(stream)
         assert decoded.shape == image.shape and decoded.dtype == image.dtype and len(stream) > 18
-    with pytest.raises(BenchError, match="no trained mvmicnet-det .*bench train-codec mvmicnet --task det"):
-        MVMICNet(task="det").for_dataset(data.name, data.fingerprint)
+    with pytest.raises(BenchError, match=r"no trained mvmicnet-seg\+det .*bench train-codec mvmicnet --task seg,det"):
+        MVMICNet(task="seg+det").for_dataset(data.name, data.fingerprint)  # the one variant not shipped
 
 
 def test_without_a_stage_one_file_stage_one_is_the_anchor_checkpoint_it_was_copied_from(trained, tmp_path, monkeypatch):
@@ -84,6 +84,25 @@ def test_without_a_stage_one_file_stage_one_is_the_anchor_checkpoint_it_was_copi
     codec.for_dataset(data.name, data.fingerprint)
     assert codec.params()["checkpoint"] == anchor.name
     assert MVMICNet.find_weights(data.name, {"stage": 2, "task": "seg+det"}) is None  # stage 2 never falls back to the anchor
+
+
+def test_a_control_run_without_the_task_term_on_chosen_rate_points(trained, tmp_path):
+    """`task_weight=0` is the ablation of stage 2 (same steps, R + λD only); `points` picks rate points."""
+    import shutil
+
+    from bench.train.mvmicnet import train_mvmicnet
+
+    data, out, _ = trained
+    shutil.copyfile(out / f"mvmicnet-stage1-{data.name}.safetensors", tmp_path / f"mvmicnet-stage1-{data.name}.safetensors")
+    shutil.copyfile(out / f"mvmicnet-stage1-{data.name}.json", tmp_path / f"mvmicnet-stage1-{data.name}.json")
+    opts = {k: v for k, v in TINY.items() if not k.startswith("stage1")}
+    manifest = train_mvmicnet(data, ["seg"], tmp_path, {**opts, "task_weight": 0, "points": [1]}, stages=(2,), show_progress=False)
+    assert [p["stage1_point"] for p in manifest["rate_points"]] == [1]
+    with open(tmp_path / f"mvmicnet-seg-{data.name}.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows and all(float(r["alpha_seg"]) == 0 and r["task_seg"] == "" for r in rows)
+    with pytest.raises(BenchError, match="points=\\[7\\]: stage 1 has rate points 0-1"):
+        train_mvmicnet(data, ["seg"], tmp_path, {**opts, "points": [7]}, stages=(2,), show_progress=False)
 
 
 def test_a_checkpoint_trained_against_another_task_network_is_refused(trained, tmp_path, monkeypatch):

@@ -47,6 +47,7 @@ STAGE2_DEFAULTS: dict[str, Any] = {
     "checkpoint_every_s": 300,
     "threads": None,
     "stage1_from": "mbt2018-mean",  # reuse this anchor's checkpoint as stage 1 when it exists ("" = train stage 1)
+    "points": None,  # stage-1 rate points to fine-tune (indices, lowest rate 0); None = all
 }
 
 
@@ -194,7 +195,11 @@ def train_mvmicnet(dataset, task_names: list[str], out_dir: Path, overrides: dic
     shape = train_set[0].image.shape[:2]
     if any(s.image.shape[:2] != shape for s in train_set + val_set):
         raise BenchError(f"train-codec mvmicnet: stage 2 trains on whole slices and needs one image size; '{dataset.name}' mixes sizes")
-    points = manifest1["rate_points"]
+    chosen = list(range(len(manifest1["rate_points"]))) if opts["points"] is None else [int(i) for i in opts["points"]]
+    if not chosen or any(i < 0 or i >= len(manifest1["rate_points"]) for i in chosen):
+        raise BenchError(f"train-codec mvmicnet: --set points={opts['points']}: stage 1 has rate points 0-{len(manifest1['rate_points']) - 1}")
+    points = [manifest1["rate_points"][i] for i in chosen]
+    with_task = float(opts["task_weight"]) > 0  # task_weight=0: the control run (same steps, R + λD only)
     steps = int(opts["steps"])
     out = out_dir / f"{variant_stem(2, variant)}-{dataset.name}.safetensors"
     resume_path = out.with_name(f"{out.stem}.resume.pt")
@@ -210,7 +215,7 @@ def train_mvmicnet(dataset, task_names: list[str], out_dir: Path, overrides: dic
     coder_tables = ("_offset", "_quantized_cdf", "_cdf_length", "scale_table")  # rebuilt by update() before coding
 
     def load_point(i: int) -> None:
-        prefix = f"p{i}."
+        prefix = f"p{chosen[i]}."
         weights = {k[len(prefix):]: v for k, v in state1.items() if k.startswith(prefix) and not k.endswith(coder_tables)}
         weights.update({k: v for k, v in model.state_dict().items() if k.endswith(coder_tables)})  # keep the current tables' shapes
         model.load_state_dict(weights)
@@ -248,12 +253,13 @@ def train_mvmicnet(dataset, task_names: list[str], out_dir: Path, overrides: dic
                 idx = rng.choice(len(train_set), size=min(int(opts["batch_size"]), len(train_set)), replace=False)
                 x, targets = _batch(train_set, idx, device)
                 alphas = balance.weights()
-                bpp, dist, mse, losses = _terms(model, tasks, x, targets, shape, peak, lam)
-                loss = bpp + dist + sum(alphas[n] * losses[n] for n in task_names)
+                bpp, dist, mse, losses = _terms(model, tasks if with_task else {}, x, targets, shape, peak, lam)
+                loss = bpp + dist + sum(alphas[n] * losses[n] for n in losses)
                 if not torch.isfinite(loss):
                     raise BenchError(f"train-codec mvmicnet: non-finite loss at λ={lam:g} (step {st['step']}); lower lr with --set lr=...")
                 codec_step(model, loss, main_params, optim, aux_optim, opts["clip_grad"])
-                balance.update(float(dist.detach()), {n: float(v.detach()) for n, v in losses.items()})
+                if with_task:
+                    balance.update(float(dist.detach()), {n: float(v.detach()) for n, v in losses.items()})
                 st["balance"] = balance.state
                 st["step_in_point"] += 1
                 st["step"] += 1
@@ -270,7 +276,7 @@ def train_mvmicnet(dataset, task_names: list[str], out_dir: Path, overrides: dic
             model.load_state_dict(as_stored(best["weights"]))
             measured = real_rate(model, val_set, i)
             model.to(device).train()
-            st["points"].append({**{n: v for n, v in points[i].items() if not n.startswith("val_")}, "stage2_steps": steps,
+            st["points"].append({**{n: v for n, v in points[i].items() if not n.startswith("val_")}, "stage2_steps": steps, "stage1_point": chosen[i],
                                  "selected_step": best["step"], "alphas_val": st["alphas0"],
                                  **{n: v for n, v in best.items() if n.startswith("val_")}, **measured, "weights": best["weights"]})
             st.update(point=i + 1, step_in_point=0, best=None, fresh_point=True)
