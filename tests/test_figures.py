@@ -153,3 +153,11 @@ def test_training_log_plot_shows_the_task_weights_per_rate_point(tmp_path):
     (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
     with pytest.raises(BenchError, match="bad.csv: not a training log"):
         read_log(tmp_path / "bad.csv")
+
+
+def test_variants_of_one_mvmicnet_stage_keep_their_own_row_names():
+    from bench.analysis.paper import mvmicnet_name
+
+    assert mvmicnet_name("mvmicnet", "2") == "MVMICNet (stage 2)"
+    assert mvmicnet_name("mvmicnet:stage=1", "1") == "MVMICNet (stage 1)"
+    assert mvmicnet_name("mvmicnet:stage=2:task=det", "2") == "MVMICNet (stage 2, task=det)"

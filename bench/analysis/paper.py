@@ -71,6 +71,13 @@ def closest_points(rows: pd.DataFrame, n: int = POINTS, bpp_range: tuple[float, 
     return rows.iloc[order[:n]].sort_values("bpp")
 
 
+def mvmicnet_name(codec: str, stage: str) -> str:
+    """`MVMICNet (stage 2)`, with the label's other options kept (`task=det`, `weights=...`): two
+    variants of one stage must not share a row name."""
+    others = [o for o in codec.split(":")[1:] if not o.startswith("stage=")]
+    return f"MVMICNet (stage {stage}{''.join(', ' + o for o in others)})"
+
+
 def paper_table(folder: ResultsFolder | Path | str, n_points: int = POINTS) -> pd.DataFrame:
     """Per codec, its four points nearest the paper's bpp range: bpp, PSNR, MS-SSIM, accuracy.
     The accuracy column is named by the metric (`frame.attrs['metric']`)."""
@@ -81,7 +88,7 @@ def paper_table(folder: ResultsFolder | Path | str, n_points: int = POINTS) -> p
     parts = []
     for codec in order:
         rows = closest_points(folder.summary[folder.summary.codec == codec], n_points)
-        name = f"MVMICNet (stage {stages[codec]})" if stages[codec] is not None else codec
+        name = mvmicnet_name(codec, stages[codec]) if stages[codec] is not None else codec
         parts.append(pd.DataFrame({"codec": name, "point": range(1, len(rows) + 1), "quality": rows.quality.to_numpy(),
                                    "bpp": rows.bpp.to_numpy(), "psnr_db": rows.psnr.to_numpy(),
                                    "ms_ssim": rows.ms_ssim.to_numpy(), metric: rows[metric].to_numpy()}))
