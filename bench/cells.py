@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import contextmanager
 
 import numpy as np
 
 from bench import registry
-from bench.quality import ms_ssim, psnr
 
 _codecs: dict[tuple[str, str], object] = {}
 
@@ -33,6 +33,20 @@ def codec_instance(spec_text: str, device: str = "cpu", data: tuple[str, str] | 
     return _codecs[key]
 
 
+@contextmanager
+def _one_torch_thread():
+    """MS-SSIM of one slice is a few small convolutions: on more than one thread torch spends
+    longer handing them out than computing them (measured: 158 ms on 2 threads, 48 ms on 1)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def blank_row(status: str = "ok", error: str = "") -> dict:
     """The measured fields of a row before (or instead of) measuring."""
     return {"bytes": math.nan, "bpp": math.nan, "psnr": math.nan, "ms_ssim": math.nan,
@@ -42,6 +56,8 @@ def blank_row(status: str = "ok", error: str = "") -> dict:
 def measure_cell(codec_name: str, quality: float, image: np.ndarray, bit_depth: int, device: str = "cpu",
                  data: tuple[str, str] | None = None) -> tuple[dict, bytes, np.ndarray | None]:
     """Return (row, bitstream, decoded image); a raising codec gives a failed row, never an exception."""
+    from bench.quality import ms_ssim, psnr  # imports torch: only cells that are computed need it
+
     h, w = image.shape[:2]
     row = blank_row()
     stream, decoded = b"", None
@@ -56,8 +72,9 @@ def measure_cell(codec_name: str, quality: float, image: np.ndarray, bit_depth: 
             raise ValueError(f"decoded {decoded.shape} {decoded.dtype}, expected {image.shape} {image.dtype}")
         row.update(
             bytes=len(stream), bpp=8 * len(stream) / (h * w), encode_s=t1 - t0, decode_s=t2 - t1,
-            psnr=psnr(image, decoded, bit_depth), ms_ssim=ms_ssim(image, decoded, bit_depth),
         )
+        with _one_torch_thread():
+            row.update(psnr=psnr(image, decoded, bit_depth), ms_ssim=ms_ssim(image, decoded, bit_depth))
         estimate = codec.estimated_bits(image, quality, bit_depth)
         if estimate is not None:  # learned codecs: the likelihood estimate, beside the real bytes
             row["bpp_estimate"] = estimate / (h * w)

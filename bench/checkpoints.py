@@ -87,10 +87,15 @@ def file_sha256(path: Path) -> str:
 def weights_id(state: dict, salt: str = "") -> str:
     """Content hash of a state dict (plus what else shapes the outputs): results cached under
     another id are never reused."""
+    import numpy as np
+
     digest = hashlib.sha256(salt.encode())
     for key in sorted(state):
+        value = state[key]
+        if not isinstance(value, np.ndarray):  # a torch tensor
+            value = value.detach().cpu().contiguous().numpy()
         digest.update(key.encode())
-        digest.update(state[key].detach().cpu().contiguous().numpy().tobytes())
+        digest.update(np.ascontiguousarray(value).tobytes())
     return digest.hexdigest()[:16]
 
 
@@ -136,6 +141,36 @@ def save_checkpoint(path: Path, state_dict: dict, manifest: dict) -> Path:
     return path
 
 
+def load_checkpoint_arrays(path: Path, dataset_fingerprint: str | None = None) -> tuple[dict, dict]:
+    """`load_checkpoint` as NumPy arrays (float32 for floating ones): a `.safetensors` file is read
+    without importing torch, so a run whose cells are all cached never pays for it."""
+    import numpy as np
+
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        state, manifest = load_checkpoint(path, dataset_fingerprint)
+        return {k: v.numpy() for k, v in state.items()}, manifest
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="np") as fh:
+            manifest = json.loads((fh.metadata() or {})["manifest"])
+            state = {key: fh.get_tensor(key) for key in fh.keys()}
+    except Exception as exc:
+        raise BenchError(f"checkpoint {path} is unreadable: {exc}".splitlines()[0]) from exc
+    _check_fingerprint(path, manifest, dataset_fingerprint)
+    return {k: v.astype(np.float32) if np.issubdtype(v.dtype, np.floating) else v for k, v in state.items()}, manifest
+
+
+def _check_fingerprint(path: Path, manifest: dict, dataset_fingerprint: str | None) -> None:
+    trained_on = manifest.get("dataset_fingerprint")
+    if dataset_fingerprint is not None and trained_on != dataset_fingerprint:
+        packaged = "codecs" if manifest.get("kind") == "codec" else "tasks"
+        name = manifest.get("arch" if packaged == "codecs" else "task", "NAME")
+        raise BenchError(_mismatch(path, trained_on, dataset_fingerprint,
+                                   retrain_command(name, manifest.get("dataset", "NAME"), packaged)))
+
+
 def _read(path: Path) -> tuple[dict, dict]:
     if path.suffix == ".safetensors":
         from safetensors import safe_open
@@ -157,10 +192,5 @@ def load_checkpoint(path: Path, dataset_fingerprint: str | None = None) -> tuple
         state, manifest = _read(path)
     except Exception as exc:
         raise BenchError(f"checkpoint {path} is unreadable: {exc}".splitlines()[0]) from exc
-    trained_on = manifest.get("dataset_fingerprint")
-    if dataset_fingerprint is not None and trained_on != dataset_fingerprint:
-        packaged = "codecs" if manifest.get("kind") == "codec" else "tasks"
-        name = manifest.get("arch" if packaged == "codecs" else "task", "NAME")
-        raise BenchError(_mismatch(path, trained_on, dataset_fingerprint,
-                                   retrain_command(name, manifest.get("dataset", "NAME"), packaged)))
+    _check_fingerprint(path, manifest, dataset_fingerprint)
     return _expand(state), manifest

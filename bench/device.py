@@ -5,13 +5,22 @@ from __future__ import annotations
 from bench.errors import BenchError
 
 
+def no_nvidia_driver() -> bool:
+    """True when this is Linux without the NVIDIA driver loaded: CUDA is then certainly absent,
+    and `auto` needs no torch import (seconds) to say so."""
+    import os
+    import sys
+
+    return sys.platform == "linux" and not os.path.exists("/proc/driver/nvidia/version") and not os.path.exists("/dev/nvidia0")
+
+
 def resolve_device(device: str) -> str:
+    if device == "cpu" or (device == "auto" and no_nvidia_driver()):
+        return "cpu"
     import torch
 
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cpu":
-        return "cpu"
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
             raise BenchError(f"--device {device}: CUDA is not available on this machine (use --device auto or cpu)")

@@ -41,12 +41,16 @@ def git_revision() -> str | None:
 def machine() -> dict:
     info = {"platform": platform.platform(), "python": sys.version.split()[0], "cpu_count": os.cpu_count(),
             "processor": platform.processor() or platform.machine()}
-    try:
-        import torch
+    info["cuda"] = None
+    from bench.device import no_nvidia_driver
 
-        info["cuda"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    except Exception:
-        info["cuda"] = None
+    if not no_nvidia_driver():  # without the driver there is no CUDA, and no need to import torch to learn it
+        try:
+            import torch
+
+            info["cuda"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+        except Exception:
+            pass
     return info
 
 

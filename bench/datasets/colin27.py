@@ -95,15 +95,19 @@ def _lookup_tables(names: dict[int, tuple[str, int]], size: int) -> tuple[np.nda
 
 
 def _boxes(structure_map: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per structure, the box of its largest connected piece (pieces under MIN_BOX_PIXELS dropped).
+    Each structure is labelled within its own bounding region only: the same boxes, found fast."""
     boxes, labels = [], []
+    regions = ndimage.find_objects(structure_map + 1)  # class c is value c + 1, found at index c
     for class_id in np.unique(structure_map[structure_map >= 0]):
-        pieces, n = ndimage.label(structure_map == class_id)
+        rows, cols = regions[class_id]
+        pieces, n = ndimage.label(structure_map[rows, cols] == class_id)
         sizes = ndimage.sum_labels(np.ones_like(pieces), pieces, index=np.arange(1, n + 1))
         largest = int(np.argmax(sizes)) + 1
         if sizes[largest - 1] < MIN_BOX_PIXELS:
             continue
         ys, xs = np.nonzero(pieces == largest)
-        boxes.append([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
+        boxes.append([xs.min() + cols.start, ys.min() + rows.start, xs.max() + 1 + cols.start, ys.max() + 1 + rows.start])
         labels.append(int(class_id))
     return np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(labels, np.int64)
 
@@ -128,7 +132,7 @@ def open_colin27(path: str | None = None) -> Dataset:
     if not (t1.shape == labels.shape == brain.shape):
         raise DatasetError(f"colin27-aal: {FILES['t1']} {t1.shape} and {FILES['labels']} {labels.shape} differ in shape")
     names = _read_names(folder / FILES["names"])
-    if labels.max() >= 256 or labels.min() < 0 or not set(np.unique(labels)) - {0} <= set(names):
+    if labels.max() >= 256 or labels.min() < 0 or not set(np.flatnonzero(np.bincount(labels.ravel()))) - {0} <= set(names):
         raise DatasetError(f"colin27-aal: {folder / FILES['labels']} holds labels missing from {FILES['names']}")
     lobe_of, structure_of = _lookup_tables(names, 256)
     image_volume = np.clip(t1, 0, 255).astype(np.uint8)

@@ -21,6 +21,7 @@ from bench.codecs.options import CodecOption
 from bench.errors import BenchError, UnsupportedInput
 
 MAX_RATE_POINTS = 16
+ENTROPY_CODER = "ans"  # compressai's default; `bench` never calls compressai.set_entropy_coder
 
 
 class LearnedCodec(Codec):
@@ -44,20 +45,21 @@ class LearnedCodec(Codec):
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
-        try:
-            import bench.codecs.learned.models  # noqa: F401  (imports compressai, quietly)
-        except Exception as exc:
-            return f"compressai is not importable: {exc}".splitlines()[0]
+        from importlib.util import find_spec
+
+        for module in ("torch", "compressai"):  # found, not imported: importing compressai costs seconds
+            if find_spec(module) is None:
+                return f"{module} is not installed (pip install {module})"
         return None
 
     @classmethod
     @functools.lru_cache(maxsize=None)
     def backend(cls) -> str:
+        """Names compressai's entropy coder without importing compressai: the project never changes
+        it from compressai's default, "ans" (a test checks the two agree)."""
         from importlib.metadata import version
 
-        import compressai
-
-        return f"compressai {version('compressai')} ({cls.architecture}, entropy coder {compressai.get_entropy_coder()})"
+        return f"compressai {version('compressai')} ({cls.architecture}, entropy coder {ENTROPY_CODER})"
 
     # -- the weights trained for a dataset ---------------------------------------------------
     @classmethod
@@ -87,29 +89,37 @@ class LearnedCodec(Codec):
         return find_checkpoint(cls.checkpoint_stem(settings), dataset, packaged="codecs")
 
     def for_dataset(self, name: str, fingerprint: str) -> None:
+        """Read and check the checkpoint now (a bad file fails before any work); build the networks
+        on first use, so a run whose cells are all cached never imports torch or compressai."""
         from pathlib import Path
 
-        from bench.checkpoints import load_checkpoint, weights_id
-        from bench.codecs.learned.models import build_model
+        from bench.checkpoints import load_checkpoint_arrays, weights_id
 
         stem = self.checkpoint_stem(self.settings)
         path = Path(self.settings["weights"]) if self.settings["weights"] else self.find_weights(name, self.settings)
         if path is None:
             raise BenchError(f"codec '{self.name}': no trained {stem} for '{name}'; "
                              f"train it with `{self.train_command(name, self.settings)}`")
-        state, manifest = load_checkpoint(path, None if self.settings["weights"] else fingerprint)
+        state, manifest = load_checkpoint_arrays(path, None if self.settings["weights"] else fingerprint)
         self.check_manifest(path, manifest, name)
+        self.models, self._state, self.manifest, self.checkpoint = [], state, manifest, str(path)
+        self.weights_id = weights_id(state, manifest["arch"])
+        n = len(manifest["rate_points"])
+        self.scale = QualityScale(self.scale.name, self.scale.meaning, 0, n - 1, tuple(range(n)), True)
+
+    def _build_models(self) -> list:
+        import torch
+
+        from bench.codecs.learned.models import build_model
+
         models = []
-        for i in range(len(manifest["rate_points"])):
+        for i in range(len(self.manifest["rate_points"])):
             prefix = f"p{i}."
-            model = build_model(manifest["arch"], manifest["N"], manifest["M"], manifest["channels"])
-            model.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
+            model = build_model(self.manifest["arch"], self.manifest["N"], self.manifest["M"], self.manifest["channels"])
+            model.load_state_dict({k[len(prefix):]: torch.tensor(v) for k, v in self._state.items() if k.startswith(prefix)})
             model.eval().update(force=True)
             models.append(model)
-        self.models, self.manifest, self.checkpoint = models, manifest, str(path)
-        self.weights_id = weights_id(state, manifest["arch"])
-        n = len(models)
-        self.scale = QualityScale(self.scale.name, self.scale.meaning, 0, n - 1, tuple(range(n)), True)
+        return models
 
     def check_manifest(self, path, manifest: dict, dataset: str) -> None:
         """Refuse a checkpoint of another architecture (subclasses add their own checks)."""
@@ -126,8 +136,10 @@ class LearnedCodec(Codec):
 
     # -- coding ----------------------------------------------------------------------------
     def _model(self, rate_point: int):
-        if not self.models:
+        if self.manifest is None:
             raise BenchError(f"codec '{self.name}': no weights loaded (for_dataset was not called)")
+        if not self.models:
+            self.models = self._build_models()
         if not 0 <= rate_point < len(self.models):
             raise UnsupportedInput(f"codec '{self.name}': rate point {rate_point} is not one of 0..{len(self.models) - 1}")
         return self.models[rate_point]

@@ -7,7 +7,7 @@ from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from bench.checkpoints import checkpoint_name, find_checkpoint, load_checkpoint, stale_reason, weights_dirs, weights_id
+from bench.checkpoints import checkpoint_name, find_checkpoint, load_checkpoint_arrays, stale_reason, weights_dirs, weights_id
 from bench.datasets.base import Dataset, Sample
 from bench.errors import BenchError
 from bench.tasks.base import Task, TrainConfig, target_field
@@ -43,16 +43,14 @@ class DetectionTask(Task):
         return stale_reason(cls.name, dataset)
 
     def __init__(self, dataset: Dataset, device: str = "cpu", checkpoint: str | None = None) -> None:
-        import torch
-
-        from bench.tasks.det.model import build
-
+        """Reads and checks the checkpoint; the network is built on first use (`model`), so a run
+        whose scores are all cached never imports torch or ultralytics."""
         if not _has_boxes(dataset):
             raise BenchError(f"task 'det': dataset '{dataset.name}' has no detection boxes")
         path = checkpoint or find_checkpoint(self.name, dataset.name)
         if path is None:
             raise BenchError(f"task 'det': {self.supports(dataset)}")
-        state, manifest = load_checkpoint(path, dataset.fingerprint)
+        state, manifest = load_checkpoint_arrays(path, dataset.fingerprint)
         names = list(manifest.get("class_names") or [])
         if names != list(dataset.det_classes):
             raise BenchError(f"checkpoint {path} detects {names}, but dataset '{dataset.name}' has classes "
@@ -60,16 +58,32 @@ class DetectionTask(Task):
         self.dataset_name, self.class_names, self.manifest = dataset.name, names, manifest
         self.checkpoint = str(path)
         self.imgsz = int(manifest["imgsz"])
-        self.device = torch.device(device)
-        model = build(manifest["model_yaml"], names)
-        try:
-            model.load_state_dict(state)
-        except RuntimeError as exc:
-            raise BenchError(f"checkpoint {path} does not fit {manifest['model_yaml']}: {exc}".splitlines()[0]) from exc
-        model.eval().requires_grad_(False)
-        self.model = model.to(self.device)
+        self._device, self._state, self._model = device, state, None
         self._criterion = None
         self._model_id = weights_id(state, f"{manifest['model_yaml']}|{self.imgsz}|{names}")
+
+    @property
+    def device(self):
+        import torch
+
+        return torch.device(self._device)
+
+    @property
+    def model(self):
+        """The frozen YOLO network, built from the checkpoint the first time it is needed."""
+        if self._model is None:
+            import torch
+
+            from bench.tasks.det.model import build
+
+            model = build(self.manifest["model_yaml"], self.class_names)
+            try:
+                model.load_state_dict({k: torch.tensor(v) for k, v in self._state.items()})
+            except RuntimeError as exc:
+                raise BenchError(f"checkpoint {self.checkpoint} does not fit {self.manifest['model_yaml']}: {exc}".splitlines()[0]) from exc
+            model.eval().requires_grad_(False)
+            self._model = model.to(self.device)
+        return self._model
 
     def model_id(self) -> str:
         return self._model_id

@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from bench.checkpoints import find_checkpoint, load_checkpoint, stale_reason, weights_id
+from bench.checkpoints import find_checkpoint, load_checkpoint_arrays, stale_reason, weights_id
 from bench.datasets.base import Dataset, Sample
 from bench.errors import BenchError
 from bench.tasks.base import Task, TaskScores, TrainConfig
@@ -33,11 +33,9 @@ class SegmentationTask(Task):
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
-        try:
-            import torch  # noqa: F401
-        except Exception as exc:
-            return f"torch is not importable: {exc}".splitlines()[0]
-        return None
+        from importlib.util import find_spec
+
+        return None if find_spec("torch") else "torch is not installed (pip install torch)"
 
     @classmethod
     def supports(cls, dataset: Dataset) -> str | None:
@@ -49,36 +47,55 @@ class SegmentationTask(Task):
         return stale_reason(cls.name, dataset)
 
     def __init__(self, dataset: Dataset, device: str = "cpu", checkpoint: str | None = None) -> None:
-        from bench.tasks.seg.model import UNet
-
+        """Reads and checks the checkpoint; the network is built on first use (`model`), so a run
+        whose scores are all cached never imports torch."""
         path = Path(checkpoint) if checkpoint else find_checkpoint(self.name, dataset.name)
         if path is None:
             raise BenchError(self.supports(dataset) or f"no segmentation checkpoint for '{dataset.name}'")
         if not Path(path).is_file():
             raise BenchError(f"segmentation checkpoint {path} not found")
-        state, manifest = load_checkpoint(path, dataset.fingerprint)
+        state, manifest = load_checkpoint_arrays(path, dataset.fingerprint)
         if manifest.get("task", self.name) != self.name:
             raise BenchError(f"checkpoint {path} is a '{manifest.get('task')}' checkpoint, not a segmentation one")
         self.checkpoint, self.manifest, self.device = Path(path), manifest, device
         self.class_names = list(manifest.get("seg_classes") or dataset.seg_classes or [])
         if dataset.seg_classes and list(dataset.seg_classes) != self.class_names:
             raise BenchError(f"checkpoint {path} predicts classes {self.class_names}, dataset '{dataset.name}' has {dataset.seg_classes}")
-        class_w = state.pop("_class_weights", None)
-        cfg = manifest["model"]
-        self.model = UNet(cfg["in_channels"], cfg["num_classes"], base=cfg["base"], coords=cfg.get("coords", True))
-        try:
-            self.model.load_state_dict(state)
-        except RuntimeError as exc:
-            raise BenchError(f"checkpoint {path} does not fit the segmentation network: {exc}".splitlines()[0]) from exc
-        self.model.to(device).eval()
-        for p in self.model.parameters():
-            p.requires_grad_(False)
-        self.channels = cfg["in_channels"]
-        self.class_weights = class_w.float().to(device) if class_w is not None else None
+        self._class_weights = state.pop("_class_weights", None)
+        self._state, self._model = state, None
+        self.channels = manifest["model"]["in_channels"]
         from bench.tasks.seg.predict import DEFAULT_INFERENCE
 
         self.inference = {**DEFAULT_INFERENCE, **(manifest.get("inference") or {})}
         self._model_id = weights_id(state, json.dumps(self.inference, sort_keys=True))
+
+    @property
+    def model(self):
+        """The frozen U-Net, built from the checkpoint the first time it is needed."""
+        if self._model is None:
+            import torch
+
+            from bench.tasks.seg.model import UNet
+
+            cfg = self.manifest["model"]
+            model = UNet(cfg["in_channels"], cfg["num_classes"], base=cfg["base"], coords=cfg.get("coords", True))
+            try:
+                model.load_state_dict({k: torch.tensor(v) for k, v in self._state.items()})
+            except RuntimeError as exc:
+                raise BenchError(f"checkpoint {self.checkpoint} does not fit the segmentation network: {exc}".splitlines()[0]) from exc
+            model.to(self.device).eval()
+            for p in model.parameters():
+                p.requires_grad_(False)
+            self._model = model
+        return self._model
+
+    @property
+    def class_weights(self):
+        if self._class_weights is None:
+            return None
+        import torch
+
+        return torch.tensor(self._class_weights).float().to(self.device)
 
     def model_id(self) -> str:
         return self._model_id
