@@ -63,6 +63,7 @@ def measure_cell(codec_name: str, quality: float, image: np.ndarray, bit_depth: 
     stream, decoded = b"", None
     try:
         codec = codec_instance(codec_name, device, data)
+        codec.ready()  # networks built outside the timed span
         t0 = time.perf_counter()
         stream = codec.encode(image, quality, bit_depth)
         t1 = time.perf_counter()

@@ -112,6 +112,10 @@ class Codec(ABC):
         """Called once before coding a dataset's images: learned codecs load the weights trained
         for it (refusing weights trained on other data); classical codecs need nothing."""
 
+    def ready(self) -> None:
+        """Build what coding needs (networks) now, before a cell's clock starts: encode_s and
+        decode_s measure coding, never a one-time load. Classical codecs have nothing to build."""
+
     def params(self) -> dict:
         """Settings besides quality that change the bitstream; part of the cache key."""
         return {}

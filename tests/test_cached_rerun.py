@@ -88,3 +88,27 @@ def test_a_checkpoint_read_without_torch_matches_the_torch_reader(tmp_path):
     (tmp_path / "bad.safetensors").write_bytes(b"not a checkpoint")
     with pytest.raises(BenchError, match="unreadable"):
         load_checkpoint_arrays(tmp_path / "bad.safetensors")
+
+
+def test_networks_are_built_by_ready_before_the_cell_clock_starts(monkeypatch):
+    """Lazy networks must not land in the first cell's encode_s: `measure_cell` calls `ready()` first."""
+    from bench import cells
+    from bench.codecs.learned.compressai_codec import MBT2018Mean
+    from bench.datasets.colin27 import open_colin27
+
+    try:
+        data = open_colin27()
+    except BenchError as exc:
+        pytest.skip(str(exc))
+    codec = MBT2018Mean()
+    codec.for_dataset(data.name, data.fingerprint)
+    assert codec.models == []  # read and checked, not built
+    built = []
+    monkeypatch.setattr(codec, "_build_models", lambda real=codec._build_models: built.append(1) or real())
+    clock = []
+    monkeypatch.setattr(cells.time, "perf_counter", lambda real=cells.time.perf_counter: clock.append(len(built)) or real())
+    monkeypatch.setitem(cells._codecs, ("mbt2018-mean", "cpu", (data.name, data.fingerprint)), codec)
+    sample = data.split("test")[0]
+    row, stream, decoded = cells.measure_cell("mbt2018-mean", 0, sample.image, sample.bit_depth, "cpu", (data.name, data.fingerprint))
+    assert row["status"] == "ok" and len(codec.models) == len(codec.manifest["rate_points"])
+    assert built == [1] and clock and all(n == 1 for n in clock)  # built once, before the first clock reading

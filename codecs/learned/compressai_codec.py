@@ -107,6 +107,10 @@ class LearnedCodec(Codec):
         n = len(manifest["rate_points"])
         self.scale = QualityScale(self.scale.name, self.scale.meaning, 0, n - 1, tuple(range(n)), True)
 
+    def ready(self) -> None:
+        if self.manifest is not None and not self.models:
+            self.models = self._build_models()
+
     def _build_models(self) -> list:
         import torch
 
