@@ -109,7 +109,7 @@ class LearnedCodec(Codec):
 
     def ready(self) -> None:
         if self.manifest is not None and not self.models:
-            self.models = self._build_models()
+            self.models, self._state = self._build_models(), None  # the arrays live on in the networks
 
     def _build_models(self) -> list:
         import torch
@@ -142,8 +142,7 @@ class LearnedCodec(Codec):
     def _model(self, rate_point: int):
         if self.manifest is None:
             raise BenchError(f"codec '{self.name}': no weights loaded (for_dataset was not called)")
-        if not self.models:
-            self.models = self._build_models()
+        self.ready()
         if not 0 <= rate_point < len(self.models):
             raise UnsupportedInput(f"codec '{self.name}': rate point {rate_point} is not one of 0..{len(self.models) - 1}")
         return self.models[rate_point]
