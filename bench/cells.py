@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import time
-from contextlib import contextmanager
 
 import numpy as np
 
@@ -33,20 +32,6 @@ def codec_instance(spec_text: str, device: str = "cpu", data: tuple[str, str] | 
     return _codecs[key]
 
 
-@contextmanager
-def _one_torch_thread():
-    """MS-SSIM of one slice is a few small convolutions: on more than one thread torch spends
-    longer handing them out than computing them (measured: 158 ms on 2 threads, 48 ms on 1)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def blank_row(status: str = "ok", error: str = "") -> dict:
     """The measured fields of a row before (or instead of) measuring."""
     return {"bytes": math.nan, "bpp": math.nan, "psnr": math.nan, "ms_ssim": math.nan,
@@ -56,7 +41,7 @@ def blank_row(status: str = "ok", error: str = "") -> dict:
 def measure_cell(codec_name: str, quality: float, image: np.ndarray, bit_depth: int, device: str = "cpu",
                  data: tuple[str, str] | None = None) -> tuple[dict, bytes, np.ndarray | None]:
     """Return (row, bitstream, decoded image); a raising codec gives a failed row, never an exception."""
-    from bench.quality import ms_ssim, psnr  # imports torch: only cells that are computed need it
+    from bench.quality import ms_ssim, psnr
 
     h, w = image.shape[:2]
     row = blank_row()
@@ -74,8 +59,7 @@ def measure_cell(codec_name: str, quality: float, image: np.ndarray, bit_depth: 
         row.update(
             bytes=len(stream), bpp=8 * len(stream) / (h * w), encode_s=t1 - t0, decode_s=t2 - t1,
         )
-        with _one_torch_thread():
-            row.update(psnr=psnr(image, decoded, bit_depth), ms_ssim=ms_ssim(image, decoded, bit_depth))
+        row.update(psnr=psnr(image, decoded, bit_depth), ms_ssim=ms_ssim(image, decoded, bit_depth))
         estimate = codec.estimated_bits(image, quality, bit_depth)
         if estimate is not None:  # learned codecs: the likelihood estimate, beside the real bytes
             row["bpp_estimate"] = estimate / (h * w)

@@ -26,7 +26,7 @@ from bench.datasets.base import Dataset, Sample, image_hash
 from bench.datasets.spec import open_dataset
 from bench.device import resolve_device
 from bench.errors import BenchError, UnsupportedInput
-from bench.executors import Cell, Executor, make_executor
+from bench.executors import Cell, Executor, cores_left_to_main, make_executor
 from bench.results import group_key
 from bench.versions import quality_version
 
@@ -196,8 +196,10 @@ def execute(p: Plan, show_progress: bool = True, executor: Executor | None = Non
             for group in groups:
                 if not group.left:
                     finish(group)
+            busy = executor.local_workers(cells) if p.tasks else 0
+            scoring_threads = None
             if cells:
-                with closing(executor.run(cells, images)) as finished:
+                with cores_left_to_main(busy) as scoring_threads, closing(executor.run(cells, images)) as finished:
                     for k, (row, stream, image) in finished:
                         g, i = owners[k]
                         group = groups[g]
@@ -209,6 +211,8 @@ def execute(p: Plan, show_progress: bool = True, executor: Executor | None = Non
                         if not group.left:
                             finish(group)
         info = executor.describe()
+        if scoring_threads is not None:
+            info["main_threads"] = scoring_threads  # what the tasks scored with while the workers ran
     finally:
         if own:
             executor.close()

@@ -43,7 +43,7 @@ def code_version(modules: tuple[str, ...], packages: tuple[str, ...] = ()) -> st
 
 
 QUALITY_MODULES = ("bench.quality",)
-QUALITY_PACKAGES = ("pytorch-msssim", "numpy")
+QUALITY_PACKAGES = ("numpy",)
 
 
 def quality_version() -> str:

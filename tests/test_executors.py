@@ -58,6 +58,36 @@ def test_pool_table_equals_in_process_table(tmp_path):
     assert parallel.cells_computed == serial.cells_computed > 30
 
 
+class ThreadsSeenTask(MeanTask):
+    """Records how many torch threads the main process scored with."""
+
+    def __init__(self) -> None:
+        self.seen: set[int] = set()
+
+    def evaluate(self, images, samples) -> TaskScores:
+        import torch
+
+        self.seen.add(torch.get_num_threads())
+        return super().evaluate(images, samples)
+
+
+def test_tasks_score_on_the_cores_the_pool_leaves_and_threads_come_back(tmp_path):
+    import torch
+
+    from bench.executors import available_cores
+
+    before = torch.get_num_threads()
+    task = ThreadsSeenTask()
+    p = plan(RunConfig(codecs=["jpeg"], data="phantom", limit=2, use_cache=False, device="cpu"))
+    p.tasks = {"threads": task}
+    with LocalPoolExecutor(2) as pool:
+        out = execute(p, show_progress=False, executor=pool)
+    during = max(1, min(before, available_cores() - 2))
+    assert task.seen - {before} <= {during}  # the reference group may score before the pool starts
+    assert during in task.seen and out.executor["main_threads"] == during
+    assert torch.get_num_threads() == before
+
+
 def test_dask_local_cluster_table_equals_in_process_table(tmp_path):
     pytest.importorskip("distributed")
     serial = _sweep(tmp_path, InProcessExecutor(), codecs=("jpeg", "jpegls"), limit=2)
