@@ -104,3 +104,69 @@ def test_a_fresh_process_decodes_the_same_pixels(arch, tmp_path):
                            str(tmp_path / "there.npy")], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert np.array_equal(np.load(tmp_path / "there.npy"), here)
+
+
+def _predictive_cheng(gain: float = 5.0, scale: float = 0.15):
+    """A small cheng2020-anchor (random analysis, `gain` × its latents) whose context model predicts
+    each latent as the mean of its left and upper neighbours, with a fixed small scale: as in a
+    trained model at low rate, what forward feeds the context (round(y)) then costs other bits than
+    what the serial coder feeds it (the neighbours as coded, round(y − μ) + μ)."""
+    import torch
+
+    torch.manual_seed(0)
+    model = build_model("cheng2020-anchor", 8, 8, 1).eval()
+    M, big = model.M, 50.0  # `big` keeps the LeakyReLUs of entropy_parameters in their linear part
+    ep, j = model.entropy_parameters, torch.arange(model.M)
+    with torch.no_grad():
+        model.g_a[-1].weight.mul_(gain)
+        model.g_a[-1].bias.mul_(gain)
+        for layer in (ep[0], ep[2], ep[4], model.context_prediction):
+            layer.weight.zero_()
+            layer.bias.zero_()
+        ep[0].weight[j, 2 * M + j] = 1  # context channel j -> mean j, through the two hidden layers
+        ep[0].bias[:M] = big
+        ep[2].weight[j, j] = 1
+        ep[4].weight[M + j, j] = 1
+        ep[4].bias[M:] = -big
+        ep[4].bias[:M] = scale  # scales first, then means, as CompressAI chunks them
+        model.context_prediction.weight[j, j, 2, 1] = 0.5  # left neighbour
+        model.context_prediction.weight[j, j, 1, 2] = 0.5  # upper neighbour
+    model.update(force=True)
+    return model
+
+
+def test_autoregressive_estimate_matches_the_real_bytes():
+    """The estimate is the ideal length of what the coder codes: within 5% of the real payload
+    (the rest is the coder's flush and CDF overhead), where forward's likelihoods miss by >10%."""
+    import torch
+
+    from bench.codecs.learned.coding import estimated_bits, likelihood_bits, to_tensor
+
+    model, image = _predictive_cheng(), _slice(256, 256)
+    head = bitstream.unpack(encode_image(model, image, 8, 0))
+    real = 8 * (len(head["y_string"]) + len(head["z_string"]))
+    with torch.no_grad():
+        forward_bits = float(likelihood_bits(model(to_tensor(image, 8))["likelihoods"]))
+    assert abs(real / estimated_bits(model, image, 8) - 1) < 0.05
+    assert abs(real / forward_bits - 1) > 0.10  # this model does tell the two estimates apart
+
+
+def test_autoregressive_estimate_uses_the_latents_the_decoder_rebuilds():
+    """The fixed point of `coded_gaussian_params` is the y_hat CompressAI's decoder passes to g_s."""
+    import torch
+
+    from bench.codecs.learned.coding import coded_gaussian_params, to_tensor
+
+    model, x = _predictive_cheng(), to_tensor(_slice(128, 128), 8)
+    seen = {}
+    hook = model.g_s.register_forward_pre_hook(lambda _, args: seen.setdefault("y_hat", args[0]))
+    with torch.no_grad():
+        out = model.compress(x)
+        model.decompress(out["strings"], out["shape"])
+        hook.remove()
+        y = model.g_a(x)
+        z_hat, _ = model.entropy_bottleneck(model.h_a(y), training=False)
+        _, means = coded_gaussian_params(model, y, model.h_s(z_hat))
+    coded = model.gaussian_conditional.quantize(y, "dequantize", means)
+    assert (coded - seen["y_hat"]).abs().max() < 1e-3
+    assert (torch.round(y) - seen["y_hat"]).abs().max() > 0.1  # forward's context would differ

@@ -69,10 +69,49 @@ def likelihood_bits(likelihoods: dict):
     return sum((-torch.log2(v.clamp_min(LIKELIHOOD_FLOOR))).sum() for v in likelihoods.values())
 
 
+ESTIMATE_VERSION = 2  # in the learned codecs' fingerprint: rows cached with an older bpp_estimate are recomputed
+
+
 def estimated_bits(model, image: np.ndarray, bit_depth: int) -> float:
-    """The likelihood estimate of the payload (bits), logged beside the real byte count."""
+    """Ideal code length (bits) of the symbols the real coder codes, logged beside the real byte
+    count; the bytes exceed it only by the coder's own overhead (quantised CDFs, stream flush).
+    A hyperprior model's eval-mode `forward` quantises y and z as `compress` does, around the
+    means and medians it codes with; an autoregressive model's does not (`coded_gaussian_params`)."""
+    import torch
+    from compressai.models import JointAutoregressiveHierarchicalPriors
+
+    x = to_tensor(image, bit_depth)
+    with torch.no_grad():
+        if isinstance(model, JointAutoregressiveHierarchicalPriors):
+            likelihoods = _autoregressive_likelihoods(model, x)
+        else:
+            likelihoods = model(x)["likelihoods"]
+    return float(likelihood_bits(likelihoods))
+
+
+def _autoregressive_likelihoods(model, x) -> dict:
+    y = model.g_a(x)
+    z_hat, z_likelihoods = model.entropy_bottleneck(model.h_a(y), training=False)  # round(z − median) + median, as coded
+    scales_hat, means_hat = coded_gaussian_params(model, y, model.h_s(z_hat))
+    _, y_likelihoods = model.gaussian_conditional(y, scales_hat, means=means_hat, training=False)
+    return {"y": y_likelihoods, "z": z_likelihoods}
+
+
+def coded_gaussian_params(model, y, params):
+    """(scales, means) of y as the serial coder predicts them. `forward` feeds the context model
+    round(y), but `compress` codes round(y − μ) position by position, μ predicted from the
+    neighbours as coded, round(y − μ) + μ. That y_hat is the one fixed point of the loop below:
+    a position depends on earlier ones alone, so each pass settles at least one more, and in
+    practice many (≈50 passes for 192 positions of a 217×181 slice). Cost: those parallel
+    passes, no entropy coding (0.15 s against 2.2 s for compress + decompress, one core)."""
     import torch
 
-    with torch.no_grad():
-        out = model(to_tensor(image, bit_depth))
-    return float(likelihood_bits(out["likelihoods"]))
+    y_hat = torch.round(y)  # forward's context, a first guess
+    for _ in range(y.shape[-2] * y.shape[-1]):
+        ctx_params = model.context_prediction(y_hat)
+        scales_hat, means_hat = model.entropy_parameters(torch.cat((params, ctx_params), dim=1)).chunk(2, 1)
+        coded = model.gaussian_conditional.quantize(y, "dequantize", means_hat)
+        if torch.equal(coded, y_hat):
+            break
+        y_hat = coded
+    return scales_hat, means_hat

@@ -135,8 +135,10 @@ class LearnedCodec(Codec):
             return {}
         from pathlib import Path
 
+        from bench.codecs.learned.coding import ESTIMATE_VERSION
+
         return {"weights_id": self.weights_id, "checkpoint": Path(self.checkpoint).name, "N": self.manifest["N"], "M": self.manifest["M"],
-                "lambdas": [p["lambda"] for p in self.manifest["rate_points"]]}
+                "lambdas": [p["lambda"] for p in self.manifest["rate_points"]], "estimate": ESTIMATE_VERSION}
 
     # -- coding ----------------------------------------------------------------------------
     def _model(self, rate_point: int):
