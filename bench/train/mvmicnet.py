@@ -155,9 +155,9 @@ def train_mvmicnet(dataset, task_names: list[str], out_dir: Path, overrides: dic
     import torch
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from bench.checkpoints import as_stored, find_checkpoint, load_checkpoint, save_checkpoint
+    from bench.checkpoints import as_stored, load_checkpoint, save_checkpoint
     from bench.codecs.learned.models import build_model
-    from bench.codecs.learned.mvmicnet import TASK_VARIANTS, variant_stem
+    from bench.codecs.learned.mvmicnet import TASK_VARIANTS, find_stage1, variant_stem
     from bench.manifest import package_versions
     from bench.train.balance import TaskBalance
     from bench.train.codec import real_rate
@@ -178,9 +178,7 @@ def train_mvmicnet(dataset, task_names: list[str], out_dir: Path, overrides: dic
     if 1 in stages:
         stage1_path = stage1(dataset, out_dir, overrides, seed, device, resume, show_progress)
     elif not stage1_path.is_file():
-        anchor = overrides.get("stage1_from", STAGE2_DEFAULTS["stage1_from"])
-        found = find_checkpoint(variant_stem(1, ""), dataset.name, packaged="codecs") or (
-            find_checkpoint(anchor, dataset.name, packaged="codecs") if anchor else None)  # stage 1 is that anchor's recipe
+        found = find_stage1(dataset.name, overrides.get("stage1_from", STAGE2_DEFAULTS["stage1_from"]))
         if found is None:
             raise BenchError(f"no MVMICNet stage-1 checkpoint for '{dataset.name}'; run `bench train-codec mvmicnet --stage 1 --data {dataset.name}`")
         stage1_path = found

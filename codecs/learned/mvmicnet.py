@@ -28,6 +28,18 @@ def variant_stem(stage: int, task: str) -> str:
     return "mvmicnet-stage1" if int(stage) == 1 else f"mvmicnet-{task}"
 
 
+def find_stage1(dataset: str, anchor: str | None):
+    """Stage 1's checkpoint: its own file where one was trained, else the anchor's (stage 1 is
+    that anchor's recipe, so the project ships no 21 MB copy of it); None if neither exists.
+    Shared by the codec (`mvmicnet:stage=1`) and by stage-2 training."""
+    from bench.checkpoints import find_checkpoint
+
+    found = find_checkpoint(variant_stem(1, ""), dataset, packaged="codecs")
+    if found is None and anchor:
+        found = find_checkpoint(anchor, dataset, packaged="codecs")
+    return found
+
+
 class MVMICNet(LearnedCodec):
     """Task-driven learned codec, trained in two stages against the frozen task networks."""
 
@@ -52,15 +64,10 @@ class MVMICNet(LearnedCodec):
 
     @classmethod
     def find_weights(cls, dataset: str, settings: dict):
-        """Stage 1 is the `mbt2018-mean` anchor's recipe, and training reuses that anchor's checkpoint
-        as stage 1; without a separate stage-1 file (the project ships none, to avoid a 21 MB copy)
-        stage 1 *is* the anchor's checkpoint, and the rows name it."""
-        from bench.checkpoints import find_checkpoint
-
-        found = super().find_weights(dataset, settings)
-        if found is None and int(settings["stage"]) == 1:
-            found = find_checkpoint(cls.architecture, dataset, packaged="codecs")
-        return found
+        """Stage 2: the variant's file. Stage 1: see `find_stage1`; the rows name the file used."""
+        if int(settings["stage"]) == 1:
+            return find_stage1(dataset, cls.architecture)
+        return super().find_weights(dataset, settings)
 
     def check_manifest(self, path, manifest: dict, dataset: str) -> None:
         """Same backbone family; for stage 2, the very task networks installed now."""
