@@ -210,3 +210,31 @@ def test_loss_gradients_reach_the_input_with_trained_weights():
     # a heavily degraded image costs more than the original
     worse = task.loss(torch.nn.functional.avg_pool2d(images.detach(), 9, 1, 4), test)
     assert worse > loss
+
+
+def test_a_slow_nms_still_boxes_every_image(monkeypatch):
+    """Ultralytics stops NMS after 2 s + 0.05 s per image and returns no boxes for the images it
+    had not reached; on a busy machine that lowered mAP. Here its clock jumps 100 s per look."""
+    import time
+
+    import torch
+
+    from bench.tasks.det.model import detect
+
+    class Boxes:
+        """A stand-in network: YOLO's raw output (batch × (4 + classes) × anchors), one sure box per anchor."""
+
+        names = {0: "a", 1: "b"}
+
+        def __call__(self, batch):
+            n = batch.shape[0]
+            raw = torch.zeros(n, 6, 4)
+            raw[:, 0] = torch.tensor([8.0, 24.0, 40.0, 56.0])  # x centres, 16 px apart
+            raw[:, 1], raw[:, 2], raw[:, 3], raw[:, 4] = 32.0, 10.0, 10.0, 0.9
+            return raw
+
+    clock = iter(range(0, 10**6, 100))
+    monkeypatch.setattr(time, "time", lambda: float(next(clock)))
+    images = [torch.rand(1, 3, 64, 64) for _ in range(5)]
+    found = detect(Boxes(), images, imgsz=64)
+    assert [len(d["boxes"]) for d in found] == [4] * 5

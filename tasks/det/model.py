@@ -12,6 +12,7 @@ the network was trained on (mosaic training is square).
 from __future__ import annotations
 
 import logging
+import math
 
 import numpy as np
 import torch
@@ -90,8 +91,10 @@ def detect(model, images: list[torch.Tensor], imgsz: int) -> list[dict[str, np.n
     batch = torch.cat([b[0] for b in boxed])
     raw = model(batch)
     raw = raw[0] if isinstance(raw, (tuple, list)) else raw
+    # no time limit: Ultralytics stops NMS after 2 s + 0.05 s per image and leaves the images not
+    # yet reached with no boxes, so a busy machine would lower mAP (seen: 16 slices, one thread)
     kept = non_max_suppression(raw, conf_thres=CONF, iou_thres=IOU, multi_label=True, max_det=MAX_DET,
-                               nc=len(model.names))
+                               nc=len(model.names), max_time_img=math.inf)
     results = []
     for det, (_, (gx, gy), px, py), x in zip(kept, boxed, images):
         h, w = x.shape[-2:]
