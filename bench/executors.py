@@ -89,10 +89,14 @@ def main_threads() -> int | None:
 @contextmanager
 def cores_left_to_main(busy: int):
     """While `busy` cores of this machine run cell workers, this process's torch (the tasks
-    scoring finished groups) uses the cores left, at least one; restored afterwards. Yields the thread count it set (None: left alone).
+    scoring a finished group) uses the cores left, at least one; restored afterwards. Yields
+    the thread count it set (None: left alone). The runner asks per group, so once the workers
+    run dry the scoring gets every core back.
 
     Why: with the default of 2 threads, scoring beside 2 one-thread workers put 4 threads on
-    2 cores, and a pool of 2 ran the default job slower than one process did."""
+    2 cores (an OpenMP team whose threads wait for a descheduled one: measured 4.5x slower);
+    but pinned to 1 thread for the whole run, the scoring left in the queue after the last cell
+    (most of the default job) ran on one core of two."""
     if busy <= 0:
         yield None
         return
@@ -115,8 +119,8 @@ class Executor:
     def describe(self) -> dict:
         return {"kind": self.kind}
 
-    def local_workers(self, cells: list[Cell]) -> int:
-        """How many cores of this machine its workers will keep busy on these cells."""
+    def busy_workers(self) -> int:
+        """How many cores of this machine its workers are coding on right now."""
         return 0
 
     def close(self) -> None:
@@ -303,8 +307,8 @@ class LocalPoolExecutor(Executor):
                 "main_threads": main_threads(), "cell_timeout_s": self.cell_timeout, "workers_replaced": self.replaced,
                 "start_method": _context().get_start_method()}
 
-    def local_workers(self, cells) -> int:
-        return min(self.workers, sum(c.device == "cpu" for c in cells))
+    def busy_workers(self) -> int:
+        return sum(w.index is not None for w in list(self._pool))
 
     def run(self, cells, images):
         local = [i for i, c in enumerate(cells) if c.device != "cpu"]
@@ -466,6 +470,7 @@ class DaskExecutor(Executor):
         self.workers, self.scheduler, self.cell_timeout, self.processes = workers, scheduler, cell_timeout, processes
         self.client = None
         self.cluster = None
+        self._pending: set = set()  # keys of the cells still out
 
     def _connect(self):
         if self.client is not None:
@@ -502,10 +507,10 @@ class DaskExecutor(Executor):
             info["workers"] = self.workers
         return info
 
-    def local_workers(self, cells) -> int:
+    def busy_workers(self) -> int:
         if self.scheduler or not self.processes:  # a remote cluster's cores, or threads of this process
             return 0
-        return min(self.workers or available_cores(), sum(c.device == "cpu" for c in cells))
+        return min(self.workers or available_cores(), len(self._pending))
 
     def run(self, cells, images):
         from distributed import as_completed
@@ -513,7 +518,8 @@ class DaskExecutor(Executor):
         local = [i for i, c in enumerate(cells) if c.device != "cpu"]
         remote = [i for i, c in enumerate(cells) if c.device == "cpu"]
         results: queue.Queue = queue.Queue()
-        futures, pending = [], set()
+        futures, pending = [], self._pending
+        pending.clear()
         if remote:
             client = self._connect()
             sources = {cells[i].image: cells[i].source for i in remote}

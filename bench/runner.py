@@ -177,6 +177,7 @@ def execute(p: Plan, show_progress: bool = True, executor: Executor | None = Non
     if own:
         c = p.config
         executor = make_executor(c.executor, c.jobs, c.scheduler, c.cell_timeout)
+    scoring_threads: set[int] = set()  # torch threads the tasks scored with beside busy workers
     progress = Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), TimeRemainingColumn(), disable=not show_progress, transient=False)
     try:
@@ -188,7 +189,10 @@ def execute(p: Plan, show_progress: bool = True, executor: Executor | None = Non
                 for name, task in p.tasks.items():
                     progress.update(bar, description=f"{group.label} · {name}")
                     before = {k for r in group.rows for k in r}
-                    summary = _run_task(cache, task, name, group.decoded, group.rows, group.keys, p.samples)
+                    with cores_left_to_main(executor.busy_workers()) as threads:
+                        summary = _run_task(cache, task, name, group.decoded, group.rows, group.keys, p.samples)
+                    if threads is not None:
+                        scoring_threads.add(threads)
                     group.summary.update(summary)
                     group.columns[name] = [*summary, *(k for r in group.rows for k in r if k not in before)]
                 group.decoded = []  # scored: let the pixels go
@@ -196,10 +200,8 @@ def execute(p: Plan, show_progress: bool = True, executor: Executor | None = Non
             for group in groups:
                 if not group.left:
                     finish(group)
-            busy = executor.local_workers(cells) if p.tasks else 0
-            scoring_threads = None
             if cells:
-                with cores_left_to_main(busy) as scoring_threads, closing(executor.run(cells, images)) as finished:
+                with closing(executor.run(cells, images)) as finished:
                     for k, (row, stream, image) in finished:
                         g, i = owners[k]
                         group = groups[g]
@@ -211,8 +213,8 @@ def execute(p: Plan, show_progress: bool = True, executor: Executor | None = Non
                         if not group.left:
                             finish(group)
         info = executor.describe()
-        if scoring_threads is not None:
-            info["main_threads"] = scoring_threads  # what the tasks scored with while the workers ran
+        if scoring_threads:
+            info["main_threads_beside_workers"] = sorted(scoring_threads)
     finally:
         if own:
             executor.close()
