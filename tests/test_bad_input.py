@@ -362,9 +362,9 @@ def test_ctrl_c_says_so_exits_130_and_writes_no_results_folder(tmp_path):
 
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "-m", "bench.cli", "run", "--codecs", "jpeg2000", "--data", "phantom", "--task", "none",
-                             "--quality", ",".join(str(q) for q in range(20, 60)), "--no-cache", "-j", "1", "--quiet", "--out", str(out)],
+                             "--quality", ",".join(f"{20 + q / 10:.1f}" for q in range(400)), "--no-cache", "-j", "1", "--quiet", "--out", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(6)  # past start-up (imports, plan), inside the sweep
+    time.sleep(6)  # past start-up (imports, plan), inside the sweep (400 rate points: over a minute of work)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "interrupted: nothing written" in stderr and "Traceback" not in stderr

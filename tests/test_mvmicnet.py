@@ -61,8 +61,8 @@ def test_codec_options_pick_the_checkpoint_and_code_real_bytes(trained, monkeypa
         stream = codec.encode(image, 1, 8)
         decoded = codec.decode(stream)
         assert decoded.shape == image.shape and decoded.dtype == image.dtype and len(stream) > 18
-    with pytest.raises(BenchError, match=r"no trained mvmicnet-seg\+det .*bench train-codec mvmicnet --task seg,det"):
-        MVMICNet(task="seg+det").for_dataset(data.name, data.fingerprint)  # the one variant not shipped
+    with pytest.raises(BenchError, match=r"no trained mvmicnet-seg\+det for 'elsewhere'.*bench train-codec mvmicnet --task seg,det"):
+        MVMICNet(task="seg+det").for_dataset("elsewhere", "0" * 16)  # a dataset no checkpoint was trained on
 
 
 def test_without_a_stage_one_file_stage_one_is_the_anchor_checkpoint_it_was_copied_from(trained, tmp_path, monkeypatch):
@@ -83,7 +83,10 @@ def test_without_a_stage_one_file_stage_one_is_the_anchor_checkpoint_it_was_copi
     codec = MVMICNet(stage=1)
     codec.for_dataset(data.name, data.fingerprint)
     assert codec.params()["checkpoint"] == anchor.name
-    assert MVMICNet.find_weights(data.name, {"stage": 2, "task": "seg+det"}) is None  # stage 2 never falls back to the anchor
+    elsewhere = tmp_path / "mbt2018-mean-elsewhere.safetensors"  # an anchor for data no MVMICNet was trained on
+    shutil.copyfile(anchor, elsewhere)
+    assert MVMICNet.find_weights("elsewhere", {"stage": 1, "task": "seg"}) == elsewhere
+    assert MVMICNet.find_weights("elsewhere", {"stage": 2, "task": "seg"}) is None  # stage 2 never falls back to the anchor
 
 
 def test_a_control_run_without_the_task_term_on_chosen_rate_points(trained, tmp_path):
