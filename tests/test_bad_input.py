@@ -363,7 +363,9 @@ def test_ctrl_c_says_so_exits_130_and_writes_no_results_folder(tmp_path):
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "-m", "bench.cli", "run", "--codecs", "jpeg2000", "--data", "phantom", "--task", "none",
                              "--quality", ",".join(f"{20 + q / 10:.1f}" for q in range(400)), "--no-cache", "-j", "1", "--quiet", "--out", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            # a shell's background job (`cmd &`, nohup) ignores SIGINT, and children inherit that
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     time.sleep(6)  # past start-up (imports, plan), inside the sweep (400 rate points: over a minute of work)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
