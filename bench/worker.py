@@ -19,7 +19,7 @@ for _name in THREAD_VARIABLES:
     os.environ[_name] = "1"
 
 import bench.cells  # noqa: E402,F401  (numpy, the quality metrics and the registry, loaded once)
-import bench.quality  # noqa: E402,F401
+import bench.quality  # noqa: E402,F401  (measure_cell imports it per call; loaded here once, before the fork)
 
 
 def threads() -> int:
