@@ -33,6 +33,7 @@ from bench.errors import BenchError
 
 CODEC_LOAD_ALLOWANCE_S = 300.0  # loading a codec (weights, an encoder probe) is not counted in --cell-timeout, up to this
 WORKER_START_FAILURES = 3  # per worker slot: a worker that dies this often before it is ready stops the run
+PREFETCH = 2  # cells out per pool worker at once: the one it codes and the next, waiting in its pipe
 
 
 @dataclass(frozen=True)
@@ -236,6 +237,12 @@ def _die_with_parent() -> None:
 
 
 class _Worker:
+    """One pool worker as the dispatcher sees it: its pipe, and the cells sent to it, in order.
+
+    Up to `PREFETCH` cells are out at once: the next one waits in the pipe, so a worker never
+    idles between cells while the dispatcher (a thread of the busy main process) gets its turn.
+    Only the first cell runs; its clock starts when the worker says so ("started")."""
+
     def __init__(self, ctx) -> None:
         self.conn, child = ctx.Pipe()
         self.process = ctx.Process(target=_worker_main, args=(child,), daemon=True, name="bench-worker")
@@ -243,9 +250,14 @@ class _Worker:
         child.close()
         self.ready = False
         self.images: set[str] = set()  # hashes whose pixels this worker holds
-        self.index: int | None = None  # the cell it is coding
-        self.started = False  # its codec has loaded and its clock runs
-        self.deadline = 0.0
+        self.queue: deque[int] = deque()  # the cells sent to it and not done; the first is being coded
+        self.started = False  # the first cell's codec has loaded and its clock runs
+        self.deadline = math.inf
+
+    @property
+    def index(self) -> int | None:
+        """The cell it is coding, if any."""
+        return self.queue[0] if self.queue else None
 
     def send(self, index: int, cell: Cell, images, timeout: float | None) -> bool:
         pixels = None if cell.image in self.images else images[cell.image]
@@ -254,10 +266,21 @@ class _Worker:
         except (BrokenPipeError, OSError):
             return False
         self.images.add(cell.image)
-        self.index, self.started = index, False
-        # the cell's clock starts once its codec has loaded ("started"); loading has an allowance
-        self.deadline = time.monotonic() + max(timeout, CODEC_LOAD_ALLOWANCE_S) if timeout is not None else math.inf
+        self.queue.append(index)
+        if len(self.queue) == 1:
+            self._clock(timeout)
         return True
+
+    def _clock(self, timeout: float | None) -> None:
+        """The first cell's deadline: its codec's load allowance until it says it has started."""
+        self.started = False
+        self.deadline = time.monotonic() + max(timeout, CODEC_LOAD_ALLOWANCE_S) if timeout is not None else math.inf
+
+    def done(self, index: int, timeout: float | None) -> None:
+        if self.queue and self.queue[0] == index:
+            self.queue.popleft()
+            if self.queue:
+                self._clock(timeout)
 
     def stop(self, kill: bool) -> None:
         if not kill and self.process.is_alive():
@@ -342,19 +365,22 @@ class LocalPoolExecutor(Executor):
             self.started_workers = max(self.started_workers, len(self._pool))
             start_failures = [0] * len(self._pool)
             pending = deque(todo)
-            while (pending or any(w.index is not None for w in self._pool)) and not self._stop.is_set():
-                for slot, w in enumerate(self._pool):
-                    if w.ready and w.index is None and pending:
-                        index = pending.popleft()
-                        if not w.send(index, cells[index], images, self.cell_timeout):
-                            pending.appendleft(index)  # it died idle: not this cell's fault
-                            self._replace(ctx, slot)
-                busy = [w for w in self._pool if w.index is not None]
-                nearest = min((w.deadline for w in busy), default=math.inf)
+            while (pending or any(w.queue for w in self._pool)) and not self._stop.is_set():
+                # fill idle workers first; a second cell each only while the queue outlasts a round
+                for depth in range(1, PREFETCH + 1):
+                    for slot, w in enumerate(self._pool):
+                        if depth > 1 and len(pending) < len(self._pool):
+                            break  # near the end: keep the last cells for whichever worker is free first
+                        if w.ready and len(w.queue) < depth and pending:
+                            index = pending.popleft()
+                            if not w.send(index, cells[index], images, self.cell_timeout):
+                                pending.appendleft(index)  # the worker is gone: not this cell's fault
+                                self._replace(ctx, slot, pending)
+                nearest = min((w.deadline for w in self._pool if w.queue), default=math.inf)
                 wait([x for w in self._pool for x in (w.conn, w.process.sentinel)],
                      timeout=max(0.0, min(0.2, nearest - time.monotonic())))
                 for slot, w in enumerate(self._pool):
-                    self._collect(ctx, slot, w, results, start_failures)
+                    self._collect(ctx, slot, w, results, start_failures, pending)
         except BaseException as exc:  # a bug here must reach the main thread, not hang it
             results.put(exc)
         finally:
@@ -362,7 +388,7 @@ class LocalPoolExecutor(Executor):
                 w.stop(kill=self._stop.is_set())
             self._pool = []
 
-    def _collect(self, ctx, slot: int, w: _Worker, results: queue.Queue, start_failures: list[int]) -> None:
+    def _collect(self, ctx, slot: int, w: _Worker, results: queue.Queue, start_failures: list[int], pending: deque) -> None:
         try:
             while w.conn.poll():
                 message = w.conn.recv()
@@ -375,30 +401,35 @@ class LocalPoolExecutor(Executor):
                         w.deadline = time.monotonic() + self.cell_timeout
                 elif message[0] == "done":
                     results.put((message[1], message[2]))
-                    w.index = None
+                    w.done(message[1], self.cell_timeout)
             if not w.process.is_alive():
                 raise EOFError
         except (EOFError, OSError):
             w.process.join(5.0)
             if w.index is not None:
                 results.put((w.index, failed(f"worker died ({_death(w.process)}) while coding this cell; replaced")))
+                w.queue.popleft()
             elif not w.ready:
                 start_failures[slot] += 1
                 if start_failures[slot] > WORKER_START_FAILURES:
                     raise RuntimeError(f"pool workers keep dying before they start ({_death(w.process)}); "
                                        "run with -j 1 to see the error") from None
-            self._replace(ctx, slot)
+            self._replace(ctx, slot, pending)
             return
         if w.index is not None and time.monotonic() > w.deadline:
             why = (f"timed out after {self.cell_timeout:g} s" if w.started else
                    f"codec did not load within {max(self.cell_timeout, CODEC_LOAD_ALLOWANCE_S):g} s")
             results.put((w.index, failed(f"{why}; worker killed and replaced")))
-            w.index = None
-            self._replace(ctx, slot)
+            w.queue.popleft()
+            self._replace(ctx, slot, pending)
 
-    def _replace(self, ctx, slot: int) -> None:
-        self._pool[slot].index = None
-        self._pool[slot].stop(kill=True)
+    def _replace(self, ctx, slot: int, pending: deque) -> None:
+        """Kill the worker in `slot` and start a fresh one; the cells it had not begun go back
+        to the front of the queue, in order (they did nothing wrong)."""
+        old = self._pool[slot]
+        pending.extendleft(reversed(old.queue))
+        old.queue.clear()
+        old.stop(kill=True)
         self._pool[slot] = _Worker(ctx)
         self.replaced += 1
 

@@ -26,7 +26,7 @@ from bench.datasets.base import Dataset, Sample, image_hash
 from bench.datasets.spec import open_dataset
 from bench.device import resolve_device
 from bench.errors import BenchError, UnsupportedInput
-from bench.executors import Cell, Executor, cores_left_to_main, make_executor
+from bench.executors import Cell, Executor, cores_left_to_main, make_executor, prewarm, uses_pool
 from bench.results import group_key
 from bench.versions import quality_version
 
@@ -77,6 +77,8 @@ def plan(config: RunConfig) -> Plan:
         raise BenchError(f"--cell-timeout must be a positive number of seconds, got {config.cell_timeout:g}")
     if config.limit is not None and config.limit < 1:
         raise BenchError(f"--limit must be at least 1, got {config.limit}")
+    if uses_pool(config.executor, config.jobs, config.cell_timeout):
+        prewarm()  # the pool's fork server loads the codecs on another core while this process plans
     device = resolve_device(config.device)
     labels = [parse_spec(text).label for text in config.codecs]
     for label in labels:

@@ -136,3 +136,19 @@ def test_faulty_cells_fail_with_their_reason_and_the_run_goes_on(tmp_path, cli):
     # the summary names every failed cell
     assert "faulty:mode=hang: 2 cell(s) failed: timed out after 2 s" in proc.stderr
     assert "[40/" in proc.stderr
+
+
+def test_cells_waiting_behind_a_killed_worker_are_coded_by_its_replacement(tmp_path, cli):
+    """A pool worker holds the next cell while it codes one. With one worker, the second hung
+    cell waits in the pipe of the worker the first one hangs; it must be requeued, not lost
+    nor failed with the first one's reason, and the cells after it must come out fine."""
+    out = tmp_path / "out"
+    proc = cli("run", "--data", "phantom", "--codecs", "faulty:mode=hang", "--quality", "40,60", "--limit", "2",
+               "--task", "none", "-j", "1", "--cell-timeout", "1", "--quiet", "--out", str(out), env=_fault_plugin(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    df = pd.read_parquet(out / "results.parquet").query("codec != 'reference'")
+    assert list(df.quality) == [40, 40, 60, 60]
+    assert list(df.status) == ["failed", "failed", "ok", "ok"]
+    assert set(df.error[df.status == "failed"]) == {"timed out after 1 s; worker killed and replaced"}
+    executor = pd.read_json(out / "manifest.json", typ="series")["executor"]
+    assert executor["kind"] == "local-pool" and executor["workers"] == 1 and executor["workers_replaced"] == 2

@@ -16,6 +16,9 @@ from bench.codecs.classical._common import (
 
 _GRAY = {8: "gray", 10: "gray10le", 12: "gray12le"}
 _YUV444 = {8: "yuv444p", 10: "yuv444p10le", 12: "yuv444p12le"}
+# One encoder thread: parallelism comes from -j workers, and x265's own pool (wavefront rows)
+# put 2 threads per worker on the cores. The stream is the same byte for byte (tests/test_codec_threads.py).
+ONE_THREAD = "pools=1:frame-threads=1"
 
 
 class BPG(Codec):
@@ -74,7 +77,7 @@ class BPG(Codec):
         ctx.options = {
             "preset": preset,
             "tune": cls.tune,
-            "x265-params": f"qp={qp}:keyint=1:info={int(info)}:log-level=error",
+            "x265-params": f"qp={qp}:keyint=1:info={int(info)}:log-level=error:{ONE_THREAD}",
         }
         packets = list(ctx.encode(frame)) + list(ctx.encode(None))
         return b"".join(bytes(p) for p in packets)
