@@ -251,6 +251,7 @@ class _Worker:
         self.ready = False
         self.images: set[str] = set()  # hashes whose pixels this worker holds
         self.queue: deque[int] = deque()  # the cells sent to it and not done; the first is being coded
+        self.broken = False  # a send failed: it is dying, and `_collect` will see to its cells
         self.started = False  # the first cell's codec has loaded and its clock runs
         self.deadline = math.inf
 
@@ -371,11 +372,11 @@ class LocalPoolExecutor(Executor):
                     for slot, w in enumerate(self._pool):
                         if depth > 1 and len(pending) < len(self._pool):
                             break  # near the end: keep the last cells for whichever worker is free first
-                        if w.ready and len(w.queue) < depth and pending:
+                        if w.ready and not w.broken and len(w.queue) < depth and pending:
                             index = pending.popleft()
                             if not w.send(index, cells[index], images, self.cell_timeout):
                                 pending.appendleft(index)  # the worker is gone: not this cell's fault
-                                self._replace(ctx, slot, pending)
+                                w.broken = True  # its death, and the cell it was coding, are `_collect`'s
                 nearest = min((w.deadline for w in self._pool if w.queue), default=math.inf)
                 wait([x for w in self._pool for x in (w.conn, w.process.sentinel)],
                      timeout=max(0.0, min(0.2, nearest - time.monotonic())))

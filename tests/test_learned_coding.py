@@ -170,3 +170,35 @@ def test_autoregressive_estimate_uses_the_latents_the_decoder_rebuilds():
     coded = model.gaussian_conditional.quantize(y, "dequantize", means)
     assert (coded - seen["y_hat"]).abs().max() < 1e-3
     assert (torch.round(y) - seen["y_hat"]).abs().max() > 0.1  # forward's context would differ
+
+
+
+def test_coding_runs_on_one_torch_thread_whatever_the_process_uses():
+    """The pixels a stream decodes to must not depend on the process's torch thread count: a pool
+    worker has one thread, `-j 1` two, and a stream cached by a worker is decoded again in the
+    main process for a task. Unpinned, the shipped mbt2018-mean at its top rate point decoded
+    9 of these 24 colin27 test streams one grey level apart on 2 threads against 1."""
+    import torch
+
+    from bench.cells import build_codec
+    from bench.datasets.colin27 import open_colin27
+    from bench.errors import BenchError
+
+    try:
+        data = open_colin27()
+    except BenchError as exc:
+        pytest.skip(str(exc))
+    codec = build_codec("mbt2018-mean")
+    codec.for_dataset(data.name, data.fingerprint)
+    before = torch.get_num_threads()
+    try:
+        for sample in data.split("test"):
+            torch.set_num_threads(2)
+            stream = codec.encode(sample.image, 4, 8)
+            two = codec.decode(stream)
+            assert torch.get_num_threads() == 2  # the caller's count comes back
+            torch.set_num_threads(1)
+            one = codec.decode(stream)
+            assert np.array_equal(one, two), f"{sample.id}: {np.count_nonzero(one != two)} pixels differ"
+    finally:
+        torch.set_num_threads(before)

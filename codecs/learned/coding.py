@@ -8,9 +8,17 @@ integers of the original bit depth. The model must have had `update()` called (t
 the range coder uses); both sides then use tables computed by the same code from the same
 weights. Coding runs on the CPU: CompressAI's GPU forward passes are not bit-exact between
 runs, and an encoder/decoder mismatch corrupts the stream.
+
+Coding also runs on one torch thread, whatever the process's count: a float sum splits
+differently across threads, and on 2 threads against 1 the same stream decoded to pixels one
+grey level apart in 20–30 of 120 streams (colin27-aal test slices, bmshj2018, mbt2018,
+MVMICNet). So `-j 1` (2 threads in this process), `-j 2` (one per worker) and a stream cached by
+a worker and decoded again here for a task all give the same pixels.
 """
 
 from __future__ import annotations
+
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -38,11 +46,24 @@ def to_image(x, shape: tuple[int, int], channels: int, bit_depth: int) -> np.nda
     return values[0] if channels == 1 else np.ascontiguousarray(np.moveaxis(values, 0, -1))
 
 
+@contextmanager
+def one_thread():
+    """Torch on one thread for the block, the count restored after (see the module's docstring)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def encode_image(model, image: np.ndarray, bit_depth: int, rate_point: int) -> bytes:
     import torch
 
     channels = 1 if image.ndim == 2 else image.shape[2]
-    with torch.no_grad():
+    with torch.no_grad(), one_thread():
         out = model.compress(to_tensor(image, bit_depth))
     (y_string,), (z_string,) = out["strings"]
     return bitstream.pack(channels, bit_depth, rate_point, image.shape[:2], tuple(out["shape"]), y_string, z_string)
@@ -53,7 +74,7 @@ def decode_image(model, data: bytes) -> tuple[np.ndarray, int]:
     import torch
 
     head = bitstream.unpack(data)
-    with torch.no_grad():
+    with torch.no_grad(), one_thread():
         x = model.decompress([[head["y_string"]], [head["z_string"]]], head["z_shape"])["x_hat"]
     return to_image(x, head["shape"], head["channels"], head["bit_depth"]), head["rate_point"]
 
@@ -81,7 +102,7 @@ def estimated_bits(model, image: np.ndarray, bit_depth: int) -> float:
     from compressai.models import JointAutoregressiveHierarchicalPriors
 
     x = to_tensor(image, bit_depth)
-    with torch.no_grad():
+    with torch.no_grad(), one_thread():
         if isinstance(model, JointAutoregressiveHierarchicalPriors):
             likelihoods = _autoregressive_likelihoods(model, x)
         else:
