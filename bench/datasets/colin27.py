@@ -35,9 +35,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
 from bench.datasets.base import Dataset, Sample
+from bench.datasets.store import stored_or_built
 from bench.errors import DatasetError
 
 DEFAULT_DIR = Path("/usr/share/mricron/templates")
@@ -97,6 +97,8 @@ def _lookup_tables(names: dict[int, tuple[str, int]], size: int) -> tuple[np.nda
 def _boxes(structure_map: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per structure, the box of its largest connected piece (pieces under MIN_BOX_PIXELS dropped).
     Each structure is labelled within its own bounding region only: the same boxes, found fast."""
+    from scipy import ndimage  # only when the slices are built, not when they come from the store
+
     boxes, labels = [], []
     regions = ndimage.find_objects(structure_map + 1)  # class c is value c + 1, found at index c
     for class_id in np.unique(structure_map[structure_map >= 0]):
@@ -126,6 +128,12 @@ def open_colin27(path: str | None = None) -> Dataset:
             f"or give a folder holding {', '.join(FILES.values())} as --data colin27-aal:/path/to/templates, "
             "or use --data phantom"
         )
+    sources = [folder / f for f in FILES.values()]
+    return stored_or_built("colin27-aal", sources, [Path(__file__)], lambda: _build(folder))
+
+
+def _build(folder: Path) -> Dataset:
+    """Decode the volumes and cut, label and box the slices (`open_colin27` keeps the result)."""
     t1 = _load_volume(folder / FILES["t1"])
     labels = _load_volume(folder / FILES["labels"]).astype(np.int64)
     brain = _load_volume(folder / FILES["brain"]) > 0
