@@ -15,19 +15,31 @@ import os
 import tempfile
 from pathlib import Path
 
-DEFAULT_DIR = Path(os.environ.get("BENCH_CACHE_DIR", Path.home() / ".cache" / "mvmic-bench"))
+
+
+def default_dir() -> Path:
+    """$BENCH_CACHE_DIR, else ~/.cache/mvmic-bench, as the environment says now."""
+    return Path(os.environ.get("BENCH_CACHE_DIR", Path.home() / ".cache" / "mvmic-bench"))
+
+
+DEFAULT_DIR = default_dir()
 
 
 def key_of(*parts) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write through a temp file and a rename: readers see the old file or the whole new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 class Cache:
@@ -52,8 +64,8 @@ class Cache:
     def put_cell(self, key: str, row: dict, stream: bytes) -> None:
         if self.enabled:
             folder = self._dir(key)
-            _atomic_write(folder / "stream.bin", stream)
-            _atomic_write(folder / "row.json", json.dumps(row).encode())
+            atomic_write(folder / "stream.bin", stream)
+            atomic_write(folder / "row.json", json.dumps(row).encode())
 
     def get_json(self, key: str) -> dict | None:
         if not self.enabled:
@@ -65,4 +77,4 @@ class Cache:
 
     def put_json(self, key: str, value: dict) -> None:
         if self.enabled:
-            _atomic_write(self._dir(key) / "value.json", json.dumps(value).encode())
+            atomic_write(self._dir(key) / "value.json", json.dumps(value).encode())

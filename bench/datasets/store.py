@@ -13,15 +13,15 @@ loaded pixels as always.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-import os
-import tempfile
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from bench.cache import atomic_write, default_dir
 from bench.datasets.base import Dataset, Sample
 
 _ARRAYS = ("image", "mask", "boxes", "labels")
@@ -29,7 +29,7 @@ _ARRAYS = ("image", "mask", "boxes", "labels")
 
 def store_dir() -> Path:
     """Read at call time, so a changed $BENCH_CACHE_DIR (tests set one each) is followed."""
-    return Path(os.environ.get("BENCH_CACHE_DIR", Path.home() / ".cache" / "mvmic-bench")) / "datasets"
+    return default_dir() / "datasets"
 
 
 def _package_version(name: str) -> str:
@@ -55,15 +55,9 @@ def _write(path: Path, dataset: Dataset) -> None:
             "samples": [{"id": s.id, "bit_depth": s.bit_depth, "modality": s.modality, "split": s.split,
                          "has": [a for a in _ARRAYS if getattr(s, a) is not None]} for s in dataset.samples]}
     arrays = {f"{a}{i}": getattr(s, a) for i, s in enumerate(dataset.samples) for a in _ARRAYS if getattr(s, a) is not None}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buffer = io.BytesIO()
+    np.savez(buffer, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays)
+    atomic_write(path, buffer.getvalue())
 
 
 def _read(path: Path) -> Dataset:
