@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import importlib
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from bench.runner import RunConfig
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass
@@ -29,8 +33,9 @@ def run(config: RunConfig, out: Path | None = None, show_progress: bool = False,
 
     `before_execute(plan)` runs once the plan is valid and before any work (the CLI prints notes there).
     `executor`: an `executors.Executor` to run the cells on (left open); default: the one `config` asks for."""
+    from bench.executors import uses_pool
     from bench.manifest import build_manifest
-    from bench.results import check_writable, results_frame, summarize, write_run
+    from bench.outfolder import check_writable
     from bench.runner import execute, plan
 
     started = datetime.now(timezone.utc)
@@ -39,10 +44,20 @@ def run(config: RunConfig, out: Path | None = None, show_progress: bool = False,
     check_writable(target)  # a read-only or unwritable --out fails before any work
     if before_execute is not None:
         before_execute(the_plan)
+    if executor is not None or config.executor != "local" or uses_pool(config.executor, config.jobs, config.cell_timeout):
+        _import_in_background("bench.results")
     output = execute(the_plan, show_progress=show_progress, executor=executor)
+    from bench.results import results_frame, summarize, write_run
+
     results = results_frame(output.rows)
     summary = summarize(results, output.task_summaries)
     manifest = build_manifest(the_plan, output, started)
     write_run(target, results, summary, manifest)
     headline = [c for task in the_plan.tasks.values() for c in task.headline_columns]
     return Run(target, results, summary, manifest, headline, output.cells_computed, output.cells_cached, output.wall_s)
+
+
+def _import_in_background(module: str) -> None:
+    """Import `module` (pandas, 0.5-0.7 s) on a thread while other processes code the cells, so
+    it is not serial time before they start; the later `import` waits for it if need be."""
+    threading.Thread(target=importlib.import_module, args=(module,), name=f"import {module}", daemon=True).start()

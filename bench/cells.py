@@ -32,6 +32,11 @@ def codec_instance(spec_text: str, device: str = "cpu", data: tuple[str, str] | 
     return _codecs[key]
 
 
+def group_key(codec: str, quality: float) -> tuple[str, float | None]:
+    """A cell's group (codec, quality), the reference's NaN quality as None, so it can be a dict key."""
+    return codec, (None if quality is None or math.isnan(quality) else float(quality))
+
+
 def blank_row(status: str = "ok", error: str = "") -> dict:
     """The measured fields of a row before (or instead of) measuring."""
     return {"bytes": math.nan, "bpp": math.nan, "psnr": math.nan, "ms_ssim": math.nan,

@@ -2,7 +2,7 @@
 
 Everything is written into a temporary sibling folder and renamed into place at the end,
 so a crash or Ctrl-C never leaves a half-written results folder. A folder that cannot be written
-(read-only, full disk) is a one-line `OutputError`: `check_writable` says so before any work,
+(read-only, full disk) is a one-line `OutputError`: `bench.outfolder.check_writable` says so before any work,
 `write_run` when a write fails, and neither leaves anything behind.
 """
 
@@ -18,7 +18,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.cells import group_key
 from bench.errors import OutputError
+from bench.outfolder import os_reason
 
 RESULT_COLUMNS = ["codec", "codec_options", "quality", "image_id", "bytes", "bpp", "psnr", "ms_ssim", "encode_s", "decode_s", "status", "error"]
 SUMMARY_COLUMNS = ["codec", "quality", "bpp", "psnr", "ms_ssim", "n_images", "n_failed", "n_unsupported", "n_exact"]
@@ -28,11 +30,6 @@ def results_frame(rows: list[dict]) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     rest = [c for c in df.columns if c not in RESULT_COLUMNS]
     return df[RESULT_COLUMNS + rest]
-
-
-def group_key(codec: str, quality: float) -> tuple[str, float | None]:
-    """(codec, quality) with the reference's NaN quality as None, so it can be a dict key."""
-    return codec, (None if quality is None or math.isnan(quality) else float(quality))
 
 
 def _mean(values: pd.Series) -> float:
@@ -61,25 +58,6 @@ def summarize(results: pd.DataFrame, task_summaries: dict[tuple[str, float | Non
         row.update(task_summaries.get(group_key(codec, quality), {}))
         out.append(row)
     return pd.DataFrame(out)
-
-
-def _why(exc: OSError) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-
-
-def check_writable(out_dir: Path) -> None:
-    """Refuse a results folder that cannot be written before any work is done: probe the nearest
-    existing folder on its path with a temporary entry (removed at once)."""
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise OutputError(f"results folder {out_dir} is a file, not a folder")
-    if out_dir.is_dir() and not os.access(out_dir, os.W_OK):
-        raise OutputError(f"results folder {out_dir} is read-only; give another --out")
-    probe = next(p for p in (out_dir.parent, *out_dir.parent.parents) if p.exists())
-    try:
-        os.rmdir(tempfile.mkdtemp(prefix=".bench-probe-", dir=probe))
-    except OSError as exc:
-        raise OutputError(f"cannot write results to {out_dir}: {_why(exc)}; give another --out") from exc
 
 
 def write_run(out_dir: Path, results: pd.DataFrame, summary: pd.DataFrame, manifest: dict) -> Path:
@@ -111,7 +89,7 @@ def write_run(out_dir: Path, results: pd.DataFrame, summary: pd.DataFrame, manif
     except OSError as exc:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
-        raise OutputError(f"cannot write results to {out_dir}: {_why(exc)}; nothing was written") from exc
+        raise OutputError(f"cannot write results to {out_dir}: {os_reason(exc)}; nothing was written") from exc
     except BaseException:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)

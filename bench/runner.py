@@ -20,14 +20,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from bench import registry
 from bench.cache import Cache, key_of
-from bench.cells import blank_row, build_codec, codec_instance, decode_cached
+from bench.cells import blank_row, build_codec, codec_instance, decode_cached, group_key
 from bench.codecs.options import parse_spec
 from bench.datasets.base import Dataset, Sample, image_hash
 from bench.datasets.spec import open_dataset
 from bench.device import resolve_device
 from bench.errors import BenchError, UnsupportedInput
 from bench.executors import Cell, Executor, cores_left_to_main, make_executor, prewarm, uses_pool
-from bench.results import group_key
 from bench.versions import quality_version
 
 REFERENCE = "reference"

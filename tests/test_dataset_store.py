@@ -1,5 +1,5 @@
-"""colin27-aal is built once and kept in the store: the stored dataset must be the built one,
-field for field, and any change to its source files must build it afresh."""
+"""colin27-aal and the phantom are built once and kept in the store: the stored dataset must be
+the built one, field for field, and any change to its source files must build it afresh."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import bench.datasets.colin27 as colin27
+import bench.datasets.phantom as phantom
 from bench.datasets.store import store_dir
 from bench.errors import BenchError
 
@@ -78,3 +79,17 @@ def test_an_unreadable_entry_is_rebuilt_and_a_bad_source_still_fails(templates, 
     (templates / colin27.FILES["labels"]).write_bytes(b"not a volume")
     with pytest.raises(BenchError, match="cannot read"):
         colin27.open_colin27(str(templates))
+
+
+def test_the_stored_phantom_is_the_generated_one_per_variant_list(monkeypatch):
+    builds = []
+    real = phantom._build
+    monkeypatch.setattr(phantom, "_build", lambda variants: builds.append(variants) or real(variants))
+    generated = phantom.open_phantom()
+    stored = phantom.open_phantom()
+    picked = phantom.open_phantom("ct12,endo")
+    assert builds == [phantom.VARIANTS, ("ct12", "endo")]
+    _assert_same(generated, stored)
+    _assert_same(picked, real(("ct12", "endo")))
+    assert stored.fingerprint == "8668ea4cad4e5297"  # the one results/reference/check/phantom names
+    assert len(list(store_dir().glob("phantom-*.npz"))) == 2

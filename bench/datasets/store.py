@@ -3,7 +3,8 @@
 Why: opening colin27-aal (importing nibabel, decoding three NIfTI volumes, cutting and boxing
 the slices) took 1.4-2 s of every `bench run`, more than the whole execute phase of a cached
 rerun. The entry is keyed by what the samples are made of: the source files' paths, sizes and
-modification times, the loader's code, and the numpy and nibabel versions; change any of them
+modification times, the loader's code, and the versions of numpy and of the packages that
+decode or generate them (nibabel; scipy for the phantom); change any of them
 and the dataset is built afresh. Stored as an uncompressed .npz without pickles in
 `$BENCH_CACHE_DIR/datasets` (default `~/.cache/mvmic-bench/datasets`), written atomically; an
 entry that does not read back is rebuilt. The dataset's fingerprint is computed from the
@@ -39,13 +40,13 @@ def _package_version(name: str) -> str:
         return "-"
 
 
-def entry_key(name: str, sources: list[Path], code: list[Path]) -> str:
+def entry_key(name: str, sources: list[Path], code: list[Path], packages: tuple[str, ...] = ("nibabel",)) -> str:
     files = []
     for path in sources:
         stat = path.stat()
         files.append([str(path.resolve()), stat.st_size, stat.st_mtime_ns])
     digests = [hashlib.sha256(p.read_bytes()).hexdigest() for p in [*code, Path(__file__)]]
-    parts = [name, files, digests, np.__version__, _package_version("nibabel")]
+    parts = [name, files, digests, np.__version__, *[_package_version(p) for p in packages]]
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:20]
 
 
@@ -71,10 +72,12 @@ def _read(path: Path) -> Dataset:
                    description=meta["description"], source=meta["source"], extra=meta["extra"])
 
 
-def stored_or_built(name: str, sources: list[Path], code: list[Path], build: Callable[[], Dataset]) -> Dataset:
-    """The dataset from the store when an entry for exactly these sources and this code exists;
-    else `build()`, then stored (a folder we cannot write costs only the rebuild next time)."""
-    path = store_dir() / f"{name}-{entry_key(name, sources, code)}.npz"
+def stored_or_built(name: str, sources: list[Path], code: list[Path], build: Callable[[], Dataset],
+                    packages: tuple[str, ...] = ("nibabel",)) -> Dataset:
+    """The dataset from the store when an entry for exactly these sources, this code and these
+    `packages`' versions (besides numpy's) exists; else `build()`, then stored (a folder we
+    cannot write costs only the rebuild next time)."""
+    path = store_dir() / f"{name}-{entry_key(name, sources, code, packages)}.npz"
     try:
         return _read(path)
     except Exception:  # missing, cut short, not a zip, another layout: build it again
