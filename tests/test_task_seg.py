@@ -108,6 +108,25 @@ def test_normalise_by_bit_depth_and_channels():
     assert rgb.shape == (1, 3, 2, 2) and float(rgb.min()) == 1.0
 
 
+def test_deep_supervision_trains_its_heads_and_leaves_the_network_as_it_was():
+    from bench.tasks.seg.train import DeepSupervision, seg_loss
+
+    torch.manual_seed(0)
+    model = UNet(1, 3, base=4).train()
+    deep = DeepSupervision(model, 0.5)
+    x, y = torch.rand(2, 1, 37, 51), torch.randint(0, 3, (2, 37, 51))
+    logits = model(x)
+    assert [f.shape[-2:] for f in deep.features] == [(6, 8), (12, 16), (24, 32)]  # 1/8, 1/4, 1/2 of the 48×64 pad
+    aux = deep.loss(y, None, 1.0)
+    (seg_loss(logits, y) + aux).backward()
+    assert deep.features == [] and float(aux.detach()) > 0
+    assert all(p.grad is not None and float(p.grad.abs().sum()) > 0 for p in deep.heads.parameters())
+    with torch.no_grad():
+        model.eval()(x)
+    assert deep.features == []  # evaluation keeps nothing
+    assert set(model.state_dict()) == set(UNet(1, 3, base=4).state_dict())  # the stored network has no heads
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A tiny network trained briefly on phantom:mr8 (seconds on a CPU)."""

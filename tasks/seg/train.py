@@ -9,6 +9,9 @@ Recipe (aimed at small classes such as Colin27's subcortical grey, which a plain
   ±4 % shift; the mask follows with nearest-neighbour sampling), gamma / contrast / brightness
   jitter and a little Gaussian noise; no up/down flip (anterior/posterior order is anatomy);
 - bf16 autocast of the forward pass on CPUs with native bf16 (evaluation stays float32);
+- optional deep supervision (`deep_supervision=W`): 1×1 heads on the three coarser decoder levels,
+  trained with the same loss at weight W (their mean) and dropped afterwards, so the stored
+  network and inference are unchanged;
 - AdamW with a linear warm-up and cosine decay over the fixed number of steps, full-size slices
   (the network pads to a multiple of 16 itself), deterministic seeding.
 Per-epoch train loss, val Dice/IoU and seconds go to a CSV beside the checkpoint.
@@ -47,6 +50,7 @@ DEFAULTS = {
     "threads": None,  # None: os.cpu_count()
     "time_budget_s": 3000,  # wall-clock cap (s) on the CPU; None: none. See `train`.
     "hd95_at_end": True,
+    "deep_supervision": 0.0,  # weight of the auxiliary decoder heads' loss (0: off); see `DeepSupervision`
     "bf16": "auto",  # CPU bf16 autocast for the training forward pass when the CPU has native bf16 (~1.6x faster)
 }
 
@@ -80,6 +84,38 @@ def seg_loss(logits, target, class_weights=None, dice_weight: float = 1.0):
     denom = probs.sum(dims) + onehot.sum(dims)
     dice = (2 * inter + 1.0) / (denom + 1.0)
     return ce + dice_weight * (1 - dice[1:].mean()) if k > 1 else ce + torch.zeros((), device=logits.device)
+
+
+class DeepSupervision:
+    """Auxiliary 1×1 heads on the U-Net's coarser decoder levels (1/8, 1/4, 1/2), read through
+    forward hooks so the network itself is untouched; their logits are upsampled to the padded
+    full size, cropped, and scored with `seg_loss`. Training only: the heads are not stored."""
+
+    def __init__(self, model, weight: float) -> None:
+        from torch import nn
+
+        self.weight, self.features = weight, []
+        levels = list(model.dec[:-1])
+        self.heads = nn.ModuleList(nn.Conv2d(block[-3].out_channels, model.num_classes, 1) for block in levels)
+        for block in levels:
+            block.register_forward_hook(self._keep)
+
+    def _keep(self, module, _inputs, output) -> None:
+        if module.training:  # validation passes leave nothing behind
+            self.features.append(output)
+
+    def loss(self, target, class_weights, dice_weight: float):
+        from torch.nn import functional as F
+
+        from bench.tasks.seg.model import MULTIPLE
+
+        h, w = target.shape[-2:]
+        size = (h + (-h) % MULTIPLE, w + (-w) % MULTIPLE)
+        terms = [seg_loss(F.interpolate(head(feature.float()), size=size, mode="bilinear", align_corners=False)[..., :h, :w],
+                          target, class_weights, dice_weight)
+                 for head, feature in zip(self.heads, self.features)]
+        self.features.clear()
+        return self.weight * sum(terms) / len(terms)
 
 
 def class_statistics(masks: list[np.ndarray], num_classes: int, rare_boost: float) -> tuple[np.ndarray, np.ndarray]:
@@ -218,6 +254,9 @@ def train(dataset: Dataset, config: TrainConfig, task_name: str = "seg") -> dict
 
     bf16 = _use_bf16(opts["bf16"], device)
     model = UNet(channels, k, base=int(opts["base"]), coords=bool(opts["coords"])).to(device)
+    deep = DeepSupervision(model, float(opts["deep_supervision"])) if float(opts["deep_supervision"]) > 0 else None
+    if deep is not None:
+        deep.heads.to(device)
     class_w, slice_p = class_statistics([s.mask for s in train_set], k, float(opts["rare_boost"]))
     class_w_t = torch.from_numpy(class_w).to(device)
     # training tensors, grouped by shape so batches stack
@@ -229,7 +268,8 @@ def train(dataset: Dataset, config: TrainConfig, task_name: str = "seg") -> dict
     steps_per_epoch = int(opts["steps_per_epoch"] or math.ceil(len(train_set) / batch_size))
     total_steps = epochs * steps_per_epoch
     warmup = min(int(opts["warmup_steps"]), max(total_steps // 5, 1))
-    optim = torch.optim.AdamW(model.parameters(), lr=float(opts["lr"]), weight_decay=float(opts["weight_decay"]))
+    trained = list(model.parameters()) + (list(deep.heads.parameters()) if deep is not None else [])
+    optim = torch.optim.AdamW(trained, lr=float(opts["lr"]), weight_decay=float(opts["weight_decay"]))
     budget = float(opts["time_budget_s"]) if opts["time_budget_s"] else None
     started = time.perf_counter()
 
@@ -275,6 +315,8 @@ def train(dataset: Dataset, config: TrainConfig, task_name: str = "seg") -> dict
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 logits = model(x)
             loss = seg_loss(logits.float(), y, class_w_t, float(opts["dice_weight"]))
+            if deep is not None:
+                loss = loss + deep.loss(y, class_w_t, float(opts["dice_weight"]))
             optim.zero_grad(set_to_none=True)
             loss.backward()
             optim.step()
