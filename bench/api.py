@@ -33,7 +33,6 @@ def run(config: RunConfig, out: Path | None = None, show_progress: bool = False,
 
     `before_execute(plan)` runs once the plan is valid and before any work (the CLI prints notes there).
     `executor`: an `executors.Executor` to run the cells on (left open); default: the one `config` asks for."""
-    from bench.executors import uses_pool
     from bench.manifest import build_manifest
     from bench.outfolder import check_writable
     from bench.runner import execute, plan
@@ -44,8 +43,7 @@ def run(config: RunConfig, out: Path | None = None, show_progress: bool = False,
     check_writable(target)  # a read-only or unwritable --out fails before any work
     if before_execute is not None:
         before_execute(the_plan)
-    if executor is not None or config.executor != "local" or uses_pool(config.executor, config.jobs, config.cell_timeout):
-        _import_in_background("bench.results")
+    _import_in_background("bench.results")
     output = execute(the_plan, show_progress=show_progress, executor=executor)
     from bench.results import results_frame, summarize, write_run
 
@@ -58,6 +56,6 @@ def run(config: RunConfig, out: Path | None = None, show_progress: bool = False,
 
 
 def _import_in_background(module: str) -> None:
-    """Import `module` (pandas, 0.5-0.7 s) on a thread while other processes code the cells, so
-    it is not serial time before they start; the later `import` waits for it if need be."""
+    """Import `module` (pandas, 0.5-0.7 s) on a thread while the cells are coded, so it is not
+    serial time before pool workers start; the later `import` waits for it if need be."""
     threading.Thread(target=importlib.import_module, args=(module,), name=f"import {module}", daemon=True).start()

@@ -15,14 +15,9 @@ import os
 import tempfile
 from pathlib import Path
 
-
-
 def default_dir() -> Path:
     """$BENCH_CACHE_DIR, else ~/.cache/mvmic-bench, as the environment says now."""
     return Path(os.environ.get("BENCH_CACHE_DIR", Path.home() / ".cache" / "mvmic-bench"))
-
-
-DEFAULT_DIR = default_dir()
 
 
 def key_of(*parts) -> str:
@@ -44,7 +39,7 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 class Cache:
     def __init__(self, root: Path | str | None = None, enabled: bool = True) -> None:
-        self.root = Path(root) if root else DEFAULT_DIR
+        self.root = Path(root) if root else default_dir()
         self.enabled = enabled
 
     def _dir(self, key: str) -> Path:

@@ -129,7 +129,7 @@ def open_colin27(path: str | None = None) -> Dataset:
             "or use --data phantom"
         )
     sources = [folder / f for f in FILES.values()]
-    return stored_or_built("colin27-aal", sources, [Path(__file__)], lambda: _build(folder))
+    return stored_or_built("colin27-aal", sources, [Path(__file__)], ("nibabel",), lambda: _build(folder))
 
 
 def _build(folder: Path) -> Dataset:

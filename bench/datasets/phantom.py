@@ -158,7 +158,7 @@ def open_phantom(path: str | None = None) -> Dataset:
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
         raise DatasetError(f"phantom: unknown variant '{unknown[0]}' (choose from {', '.join(VARIANTS)})")
-    return stored_or_built(f"phantom-{'-'.join(variants)}", [], [Path(__file__)], lambda: _build(variants), ["scipy"])
+    return stored_or_built(f"phantom-{'-'.join(variants)}", [], [Path(__file__)], ("scipy",), lambda: _build(variants))
 
 
 def _build(variants: tuple[str, ...]) -> Dataset:

@@ -40,7 +40,7 @@ def _package_version(name: str) -> str:
         return "-"
 
 
-def entry_key(name: str, sources: list[Path], code: list[Path], packages: tuple[str, ...] = ("nibabel",)) -> str:
+def entry_key(name: str, sources: list[Path], code: list[Path], packages: tuple[str, ...]) -> str:
     files = []
     for path in sources:
         stat = path.stat()
@@ -72,8 +72,8 @@ def _read(path: Path) -> Dataset:
                    description=meta["description"], source=meta["source"], extra=meta["extra"])
 
 
-def stored_or_built(name: str, sources: list[Path], code: list[Path], build: Callable[[], Dataset],
-                    packages: tuple[str, ...] = ("nibabel",)) -> Dataset:
+def stored_or_built(name: str, sources: list[Path], code: list[Path], packages: tuple[str, ...],
+                    build: Callable[[], Dataset]) -> Dataset:
     """The dataset from the store when an entry for exactly these sources, this code and these
     `packages`' versions (besides numpy's) exists; else `build()`, then stored (a folder we
     cannot write costs only the rebuild next time)."""
