@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from bench.datasets.base import Sample
+from bench.tasks.batches import run_batches, spans
 
 PAD_VALUE = 114 / 255
 CONF = 0.001  # keep low-confidence boxes: mAP integrates over the whole ranking
@@ -80,13 +81,22 @@ def as_batch(images: list[np.ndarray], samples: list[Sample], device) -> list[to
     return out
 
 
-@torch.no_grad()
 def detect(model, images: list[torch.Tensor], imgsz: int) -> list[dict[str, np.ndarray]]:
-    """Boxes (xyxy, original pixels), scores and labels for each 1×3×H×W image, one forward pass."""
-    from ultralytics.utils.nms import non_max_suppression
-
+    """Boxes (xyxy, original pixels), scores and labels for each 1×3×H×W image, in fixed batches
+    that on the CPU run on one thread each (`bench.tasks.batches`: the boxes do not depend on
+    the thread count)."""
     if not images:
         return []
+    every_image = [()] * len(images)  # letterboxed to one size: any images may share a batch
+    return run_batches(lambda batch: detect_batch(model, [images[i] for i in batch], imgsz), spans(every_image),
+                       images[0].device.type)
+
+
+@torch.no_grad()
+def detect_batch(model, images: list[torch.Tensor], imgsz: int) -> list[dict[str, np.ndarray]]:
+    """`detect` for one batch: one forward pass, then NMS."""
+    from ultralytics.utils.nms import non_max_suppression
+
     boxed = [letterbox(x, imgsz) for x in images]
     batch = torch.cat([b[0] for b in boxed])
     raw = model(batch)

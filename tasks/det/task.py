@@ -22,7 +22,8 @@ class DetectionTask(Task):
     name: ClassVar[str] = "det"
     summary_columns: ClassVar[tuple[str, ...]] = ("map50", "map50_lo", "map50_hi", "map50_95", "map50_95_lo", "map50_95_hi")
     headline_columns: ClassVar[tuple[str, ...]] = ("map50", "map50_95")
-    scoring_modules: ClassVar[tuple[str, ...]] = ("bench.tasks.det.metrics", "bench.tasks.det.bootstrap", "bench.tasks.det.model")
+    scoring_modules: ClassVar[tuple[str, ...]] = ("bench.tasks.det.metrics", "bench.tasks.det.bootstrap", "bench.tasks.det.model",
+                                                    "bench.tasks.batches")
     scoring_packages: ClassVar[tuple[str, ...]] = ("torch", "ultralytics", "faster-coco-eval", "numpy")
 
     @classmethod

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from bench.errors import BenchError
+from bench.tasks.batches import BATCH, run_batches, spans
 
 DEFAULT_INFERENCE = {"flip_tta": False, "min_class_pixels": 0}
 
@@ -63,24 +64,19 @@ def drop_small_classes(probs, min_class_pixels: int):
     return labels
 
 
-def predict_masks(model, images, bit_depths, channels: int, device: str, batch_size: int = 8,
+def predict_masks(model, images, bit_depths, channels: int, device: str, batch_size: int = BATCH,
                   flip_tta: bool = False, min_class_pixels: int = 0) -> list[np.ndarray]:
-    """H×W class maps for images of any mix of shapes (batched by consecutive equal shapes)."""
+    """H×W class maps for images of any mix of shapes (batched by consecutive equal shapes; on
+    the CPU batch by batch on one thread each, so the maps do not depend on the thread count)."""
     import torch
 
     model.eval()
-    out = []
-    items = list(zip(images, bit_depths))
     dtype = np.uint8 if model.num_classes <= 256 else np.int64
-    with torch.no_grad():
-        start = 0
-        while start < len(items):
-            shape = np.shape(items[start][0])
-            end = start
-            while end < len(items) and end - start < batch_size and np.shape(items[end][0]) == shape:
-                end += 1
-            x = normalise([i for i, _ in items[start:end]], [d for _, d in items[start:end]], channels).to(device)
+
+    def infer(batch: range) -> list[np.ndarray]:
+        with torch.no_grad():  # grad mode is per thread
+            x = normalise([images[i] for i in batch], [bit_depths[i] for i in batch], channels).to(device)
             labels = drop_small_classes(class_probabilities(model, x, flip_tta), min_class_pixels)
-            out.extend(labels.cpu().numpy().astype(dtype))
-            start = end
-    return out
+            return list(labels.cpu().numpy().astype(dtype))
+
+    return run_batches(infer, spans([np.shape(image) for image in images], batch_size), device)

@@ -28,7 +28,8 @@ class SegmentationTask(Task):
                                                   "hd95", "hd95_lo", "hd95_hi")
     headline_columns: ClassVar[tuple[str, ...]] = ("dice", "miou", "hd95")
     lower_is_better: ClassVar[tuple[str, ...]] = ("hd95",)
-    scoring_modules: ClassVar[tuple[str, ...]] = ("bench.tasks.seg.metrics", "bench.tasks.seg.model", "bench.tasks.seg.predict")
+    scoring_modules: ClassVar[tuple[str, ...]] = ("bench.tasks.seg.metrics", "bench.tasks.seg.model", "bench.tasks.seg.predict",
+                                                    "bench.tasks.batches")
     scoring_packages: ClassVar[tuple[str, ...]] = ("torch", "monai", "numpy")
 
     @classmethod
