@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from bench.errors import BenchError
 
 
@@ -26,3 +28,18 @@ def resolve_device(device: str) -> str:
             raise BenchError(f"--device {device}: CUDA is not available on this machine (use --device auto or cpu)")
         return device
     raise BenchError(f"--device '{device}': choose auto, cpu or cuda[:N]")
+
+
+@contextmanager
+def one_thread():
+    """Torch on one thread for the block, the count restored after. Why: torch's CPU sums split
+    by the thread count, so learned-codec pixels and task predictions must be computed on a
+    fixed count to come out the same in every process (`codecs/learned/coding.py`, `tasks/batches.py`)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -15,6 +15,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Sequence
 
+from bench.device import one_thread
+
 BATCH = 4  # images per forward pass: small enough that a 24-slice group keeps 2 cores busy
 
 
@@ -35,23 +37,18 @@ def run_batches(infer: Callable[[range], list[Any]], batches: Sequence[range], d
     torch thread, with as many calls at once as torch had threads on entry (restored after)."""
     import torch
 
-    if not batches:
-        return []
     if str(device) != "cpu":
         return [item for batch in batches for item in infer(batch)]
 
-    def one_thread(batch: range) -> list[Any]:
-        torch.set_num_threads(1)  # this thread's own OpenMP setting, too
-        return infer(batch)
+    def on_one_thread(batch: range) -> list[Any]:
+        with one_thread():  # a pool thread's own OpenMP setting, too
+            return infer(batch)
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        if threads == 1 or len(batches) == 1:
+    side_by_side = min(torch.get_num_threads(), len(batches))
+    with one_thread():
+        if side_by_side <= 1:
             parts = [infer(batch) for batch in batches]
         else:
-            with ThreadPoolExecutor(min(threads, len(batches)), thread_name_prefix="task-batch") as pool:
-                parts = list(pool.map(one_thread, batches))
-    finally:
-        torch.set_num_threads(threads)
+            with ThreadPoolExecutor(side_by_side, thread_name_prefix="task-batch") as pool:
+                parts = list(pool.map(on_one_thread, batches))
     return [item for part in parts for item in part]

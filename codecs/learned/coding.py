@@ -18,11 +18,10 @@ a worker and decoded again here for a task all give the same pixels.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import numpy as np
 
 from bench.codecs.learned import bitstream
+from bench.device import one_thread
 
 STRIDE = 64
 
@@ -44,19 +43,6 @@ def to_image(x, shape: tuple[int, int], channels: int, bit_depth: int) -> np.nda
     values = np.clip(np.rint(x[0].detach().cpu().numpy()[:, : shape[0], : shape[1]] * peak), 0, peak)
     values = values.astype(np.uint8 if bit_depth == 8 else np.uint16)
     return values[0] if channels == 1 else np.ascontiguousarray(np.moveaxis(values, 0, -1))
-
-
-@contextmanager
-def one_thread():
-    """Torch on one thread for the block, the count restored after (see the module's docstring)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def encode_image(model, image: np.ndarray, bit_depth: int, rate_point: int) -> bytes:
