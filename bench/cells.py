@@ -13,11 +13,21 @@ _codecs: dict[tuple[str, str], object] = {}
 
 
 def build_codec(spec_text: str, device: str = "cpu"):
-    """A codec from its spec (`name` or `name:key=value...`); bad names or options raise BenchError."""
+    """A codec from its spec (`name` or `name:key=value...`); bad names or options raise BenchError.
+    `device` reaches only a codec that declares it runs there (`Codec.runs_on`)."""
     from bench.codecs.options import parse_spec
 
     spec = parse_spec(spec_text)
-    return registry.get("codec", spec.name)(device=device, **spec.options)
+    codec = registry.get("codec", spec.name)(**spec.options)
+    if codec.runs_on == "device":
+        codec.device = device
+    return codec
+
+
+def codes_in_main(codec, device: str) -> bool:
+    """Whether the codec's cells are coded in the main process: a codec that runs on the run's
+    accelerator, so that N workers never compete for one GPU or load N copies of a model on it."""
+    return codec.runs_on == "device" and device != "cpu"
 
 
 def codec_instance(spec_text: str, device: str = "cpu", data: tuple[str, str] | None = None):
@@ -45,6 +55,7 @@ def blank_row(status: str = "ok", error: str = "") -> dict:
 
 def measure_cell(codec_name: str, quality: float, image: np.ndarray, bit_depth: int, device: str = "cpu",
                  data: tuple[str, str] | None = None) -> tuple[dict, bytes, np.ndarray | None]:
+    """`device`: the run's device for a cell coded in the main process, else "cpu"."""
     """Return (row, bitstream, decoded image); a raising codec gives a failed row, never an exception."""
     from bench.quality import ms_ssim, psnr
 

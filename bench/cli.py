@@ -276,7 +276,12 @@ def train_codec_cmd(
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA when present), cpu or cuda[:N]."),
     resume: bool = typer.Option(False, "--resume", help="Continue from <out>.resume.pt, saved every few minutes, exactly where it stopped."),
-    settings: list[str] = typer.Option([], "--set", help="KEY=VALUE training option (repeatable): N, M, lambdas=[..], steps, finetune_steps, batch_size, crop, lr, ... (mvmicnet: stage-2 options, stage1.KEY for stage 1)."),
+    init: Optional[Path] = typer.Option(None, "--init", help="Continue from committed weights (weights only, fresh optimiser, per rate point); recorded as the checkpoint's ancestry."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="Train rate points side by side in this many one-thread processes (after the first point, unless --init). Default: every core (the faster arrangement on CPU, results/benchmarks/training)."),
+    benchmark: bool = typer.Option(False, "--benchmark", help="Time the real training step in every precision / channels_last / compile / thread configuration instead of training."),
+    as_json: bool = typer.Option(False, "--json", help="With --benchmark: one JSON record per configuration on stdout."),
+    skip_compile: bool = typer.Option(False, "--skip-compile", help="With --benchmark: leave out the torch.compile configurations (compiling cheng2020-anchor takes many minutes on 2 cores)."),
+    settings: list[str] = typer.Option([], "--set", help="KEY=VALUE training option (repeatable): N, M, lambdas=[..], steps, finetune_steps, batch_size, crop, lr, precision=auto|fp32|bf16, time_budget_s, ... (mvmicnet: stage-2 options, stage1.KEY for stage 1)."),
 ) -> None:
     """Rate–distortion training of a learned codec (a λ ladder), resumable; writes every rate point.
     For mvmicnet: stage 1 (rate–distortion) then stage 2 (+ the frozen task network's loss)."""
@@ -284,30 +289,34 @@ def train_codec_cmd(
     from bench.datasets.spec import open_dataset
     from bench.device import resolve_device
 
+    from bench.train.request import TrainRequest
+
     codec_cls = registry.get("codec", codec)
-    if getattr(codec_cls, "architecture", None) is None:
+    if not callable(getattr(codec_cls, "train", None)):
         raise BenchError(f"codec '{codec}' is not a trainable learned codec")
-    if codec != "mvmicnet" and (task or stage):
-        raise BenchError(f"--task/--stage apply to mvmicnet only, not '{codec}'")
-    if stage not in (None, 1, 2):
-        raise BenchError(f"--stage must be 1 or 2, got {stage}")
+    if jobs is None:
+        import os
+
+        jobs = (os.cpu_count() or 1) if resolve_device(device) == "cpu" else 1
+    if jobs < 1:
+        raise BenchError(f"--jobs must be at least 1, got {jobs}")
+    if (as_json or skip_compile) and not benchmark:
+        raise BenchError(f"{'--json' if as_json else '--skip-compile'} applies to --benchmark only")
+    if init is not None and not init.is_file():
+        raise BenchError(f"--init: no checkpoint at {init}")
     dataset = open_dataset(data or default_dataset())
-    if codec == "mvmicnet":
-        from bench.train.mvmicnet import train_mvmicnet
+    request = TrainRequest(dataset, out, _default_out(codec, dataset.name), _parse_settings(settings), seed=seed,
+                           device=resolve_device(device), resume=resume, init=init, jobs=jobs,
+                           tasks=_split_list(task, "--task") if task else [], stage=stage)
+    codec_cls.check_train_request(request)
+    if benchmark:
+        from bench.train.benchmark_cli import benchmark_command
 
-        target = out or _default_out("mvmicnet", dataset.name).parent
-        tasks = _split_list(task or "seg", "--task")
-        manifest = train_mvmicnet(dataset, tasks, target, _parse_settings(settings), seed=seed, device=resolve_device(device),
-                                  resume=resume, stages=(stage,) if stage else (1, 2))
-        err.print(f"checkpoints -> {target}")
-        _print_json(manifest["rate_points"])
+        print(benchmark_command(codec_cls, request, as_json, progress=lambda line: err.print(line, highlight=False),
+                                skip_compile=skip_compile))
         return
-    from bench.train.codec import train_codec
-
-    target = out or _default_out(codec, dataset.name)
-    manifest = train_codec(codec_cls.architecture, dataset, target, _parse_settings(settings), seed=seed,
-                           device=resolve_device(device), resume=resume)
-    err.print(f"checkpoint -> {target}")
+    manifest, target = codec_cls.train(request)
+    err.print(f"checkpoint(s) -> {target}")
     _print_json(manifest["rate_points"])
 
 

@@ -8,8 +8,10 @@ the executor or the number of workers.
 - A `Cell` names its image by content hash; the pixels travel once per worker, not once per cell.
 - Every cell of every codec × quality group goes into one queue, so workers never wait for a
   group to finish.
-- Cells whose device is not the CPU (learned codecs on a GPU) run in this process, between the
-  others: N workers never compete for the GPU or load N copies of a model on it.
+- Cells of a codec that codes on the run's accelerator (`Codec.runs_on = "device"`, decided once
+  by the plan: `Cell.device`) run in this process, between the others: N workers never compete
+  for the GPU or load N copies of a model on it. Every codec here declares "cpu", so on a CUDA
+  machine too its cells go to the workers.
 - Faults stay in their cell: an exception or undecodable bytes give a failed row (`cells.py`);
   in the local pool a worker that dies (a native crash) or exceeds `cell_timeout` is killed and
   replaced, and its cell fails with the reason.
@@ -44,10 +46,16 @@ class Cell:
     quality: float
     image: str  # content hash of the image (`datasets.base.image_hash`); the pixels travel beside it
     bit_depth: int
-    device: str = "cpu"
+    device: str = "cpu"  # "cpu": any worker codes it; else the run's accelerator, coded in the main process
     data: tuple[str, str] | None = None  # dataset (name, fingerprint): learned codecs load the weights trained for it
     keep_decoded: bool = True  # send the decoded image back (a task will score it)
     source: tuple[str, str, int] | None = None  # (dataset spec, split, index): where a Dask worker reads the image
+
+
+def split_by_place(cells) -> tuple[list[int], list[int]]:
+    """(indices coded in this process, indices for the workers), by each cell's planned device."""
+    local = [i for i, c in enumerate(cells) if c.device != "cpu"]
+    return local, [i for i, c in enumerate(cells) if c.device == "cpu"]
 
 
 def run_cell(cell: Cell, image) -> tuple[dict, bytes, object]:
@@ -335,8 +343,7 @@ class LocalPoolExecutor(Executor):
         return sum(w.index is not None for w in list(self._pool))
 
     def run(self, cells, images):
-        local = [i for i, c in enumerate(cells) if c.device != "cpu"]
-        remote = [i for i, c in enumerate(cells) if c.device == "cpu"]
+        local, remote = split_by_place(cells)
         results: queue.Queue = queue.Queue()
         if remote:
             prewarm()  # from this thread: the fork server outlives the dispatch thread
@@ -547,8 +554,7 @@ class DaskExecutor(Executor):
     def run(self, cells, images):
         from distributed import as_completed
 
-        local = [i for i, c in enumerate(cells) if c.device != "cpu"]
-        remote = [i for i, c in enumerate(cells) if c.device == "cpu"]
+        local, remote = split_by_place(cells)
         results: queue.Queue = queue.Queue()
         futures, pending = [], self._pending
         pending.clear()

@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from bench import registry
 from bench.cache import Cache, key_of
-from bench.cells import blank_row, build_codec, codec_instance, decode_cached, group_key
+from bench.cells import blank_row, build_codec, codec_instance, codes_in_main, decode_cached, group_key
 from bench.codecs.options import parse_spec
 from bench.datasets.base import Dataset, Sample, image_hash
 from bench.datasets.spec import open_dataset
@@ -59,8 +59,9 @@ class Plan:
     codecs: dict[str, object]  # label (the spec, options sorted) -> codec instance (main process)
     qualities: dict[str, list[float]]
     tasks: dict[str, object]  # name -> task instance with its network loaded
-    device: str
+    device: str  # the run's --device, resolved once: tasks use it, and codecs that declare they run there
     rate_match: dict[str, list[dict]] = field(default_factory=dict)  # codec -> matches, with --bpp
+    cell_devices: dict[str, str] = field(default_factory=dict)  # codec label -> where its cells code ("cpu": the workers)
 
 
 def plan(config: RunConfig) -> Plan:
@@ -80,13 +81,15 @@ def plan(config: RunConfig) -> Plan:
         prewarm()  # the pool's fork server loads the codecs on another core while this process plans
     device = resolve_device(config.device)
     labels = [parse_spec(text).label for text in config.codecs]
+    cell_devices = {}
     for label in labels:
         if labels.count(label) > 1:
             raise BenchError(f"--codecs: '{label}' is listed twice")
-        build_codec(label, device)  # names and options checked before the data is read
+        codec = build_codec(label, device)  # names and options checked before the data is read
+        cell_devices[label] = device if codes_in_main(codec, device) else "cpu"
     dataset = open_dataset(config.data)
     # the instances the cells use too, so learned codecs load their weights once per process
-    codecs = {label: codec_instance(label, device, (dataset.name, dataset.fingerprint)) for label in labels}
+    codecs = {label: codec_instance(label, cell_devices[label], (dataset.name, dataset.fingerprint)) for label in labels}
     if config.bpp_targets is not None and config.qualities is not None:
         raise BenchError("--bpp and --quality both choose the rate points; give one of them")
     samples = dataset.split(config.split)[: config.limit]
@@ -108,7 +111,7 @@ def plan(config: RunConfig) -> Plan:
         if why_not:
             raise BenchError(f"task '{name}' cannot run on '{config.data}': {why_not}")
         tasks[name] = task_cls(dataset, device=device)
-    return Plan(config, dataset, samples, codecs, qualities, tasks, device, rate_match)
+    return Plan(config, dataset, samples, codecs, qualities, tasks, device, rate_match, cell_devices)
 
 
 def _reference_rows(samples: list[Sample]) -> list[dict]:
@@ -164,8 +167,7 @@ def execute(p: Plan, show_progress: bool = True, executor: Executor | None = Non
     groups += [_prepare(p, cache, c, q, hashes) for c, qs in p.qualities.items() for q in qs]
     cells, owners = [], []
     for g, group in enumerate(groups):
-        codec = p.codecs.get(group.codec)
-        device = p.device if codec is not None and codec.family == "learned" else "cpu"  # classical codecs never touch the GPU
+        device = p.cell_devices.get(group.codec, "cpu")
         for i in group.todo:
             sample = p.samples[i]
             cells.append(Cell(group.codec, group.quality, hashes[i], sample.bit_depth, device,
@@ -241,7 +243,7 @@ def _prepare(p: Plan, cache: Cache, codec_name: str, quality: float, hashes: lis
     if codec_name == REFERENCE:
         return _Group(codec_name, quality, base, _reference_rows(samples), [s.image for s in samples], hashes, [])
     codec = p.codecs[codec_name]
-    device = p.device if codec.family == "learned" else "cpu"
+    device = p.cell_devices[codec_name]
     keys = [key_of(codec.fingerprint(), quality, quality_version(), h) for h in hashes]
     data = (p.dataset.name, p.dataset.fingerprint)
     group = _Group(codec_name, quality, base, [None] * len(samples), [None] * len(samples), keys, [])

@@ -85,9 +85,13 @@ class Codec(ABC):
     channels: ClassVar[tuple[int, ...]] = (1, 3)
     scale: ClassVar[QualityScale]
     options: ClassVar[tuple[CodecOption, ...]] = ()  # settings a user may change: `--codecs NAME:key=value`
+    # Where the codec codes: "cpu" (every codec here: the learned ones too, whose range coder and
+    # bit-exact decoding are CPU-only), or "device" for one that codes on the run's --device; the
+    # executors code "device" cells in the main process on a GPU, all others in their workers.
+    runs_on: ClassVar[str] = "cpu"
+    device: str = "cpu"  # set by `cells.build_codec` for a codec that runs on the device
 
-    def __init__(self, device: str = "cpu", **options) -> None:
-        self.device = device
+    def __init__(self, **options) -> None:
         self.settings = resolve(self.name, self.options, options)  # every declared option, checked
 
     # -- what the registry and `bench codecs` show ---------------------------------

@@ -152,3 +152,43 @@ def test_cells_waiting_behind_a_killed_worker_are_coded_by_its_replacement(tmp_p
     assert set(df.error[df.status == "failed"]) == {"timed out after 1 s; worker killed and replaced"}
     executor = pd.read_json(out / "manifest.json", typ="series")["executor"]
     assert executor["kind"] == "local-pool" and executor["workers"] == 1 and executor["workers_replaced"] == 2
+
+
+def test_on_a_cuda_machine_learned_codec_cells_still_go_to_the_workers(monkeypatch, tmp_path):
+    """Where a cell codes is the codec's declaration (`Codec.runs_on`), decided once by the plan: with
+    --device resolving to CUDA (faked), the learned codecs, which code on the CPU, go to the pool; only
+    a codec declaring it runs on the device is coded in the main process, with that device."""
+    import bench.runner as runner
+    from bench import registry
+    from bench.errors import BenchError
+    from bench.cells import codec_instance
+    from bench.executors import Executor, run_cell, split_by_place
+    from bench.runner import RunConfig, execute, plan
+    from tests.codecs_for_tests import FlakyCodec
+
+    class OnDevice(FlakyCodec):
+        name = "on-device-test"
+        runs_on = "device"
+
+    monkeypatch.setattr(registry, "get", (lambda real: lambda kind, name: OnDevice if name == OnDevice.name else real(kind, name))(registry.get))
+    monkeypatch.setattr(runner, "resolve_device", lambda device: "cuda")
+
+    class Recording(Executor):
+        def run(self, cells, images):
+            self.places = split_by_place(cells)
+            self.devices = {c.codec: c.device for c in cells}
+            for i, cell in enumerate(cells):
+                yield i, run_cell(cell, images[cell.image])
+
+    try:
+        p = plan(RunConfig(codecs=["jpeg", "mbt2018-mean", OnDevice.name], data="colin27-aal", limit=1, use_cache=False, device="cuda"))
+    except BenchError as exc:
+        pytest.skip(str(exc))
+    assert p.cell_devices == {"jpeg": "cpu", "mbt2018-mean": "cpu", OnDevice.name: "cuda"}
+    assert codec_instance(OnDevice.name, "cuda", (p.dataset.name, p.dataset.fingerprint)).device == "cuda"
+    p.qualities = {"jpeg": [50], "mbt2018-mean": [0], OnDevice.name: [50]}
+    with Recording() as executor:
+        execute(p, show_progress=False, executor=executor)
+    assert executor.devices == {"jpeg": "cpu", "mbt2018-mean": "cpu", OnDevice.name: "cuda"}
+    local, remote = executor.places
+    assert len(local) == 1 and len(remote) == 2

@@ -24,28 +24,27 @@ from __future__ import annotations
 import math
 import shutil
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from bench.errors import BenchError
+from bench.train.codec import CompressionRecipe
+from bench.train.trainer import LOOP_DEFAULTS, Trainer
 
 STAGE2_DEFAULTS: dict[str, Any] = {
+    **LOOP_DEFAULTS,
     "steps": 1500,  # per rate point
     "batch_size": 4,  # whole slices
     "lr": 1e-4,
     "lr_final": 1e-5,
     "aux_lr": 1e-3,
-    "clip_grad": 1.0,
     "warmup_steps": 50,
     "task_weight": 1.0,  # β: each task term's size relative to λ·D
     "dwa_temperature": 2.0,
     "dwa_window": 50,
     "val_every": 100,
-    "checkpoint_every_s": 300,
-    "threads": None,
     "stage1_from": "mbt2018-mean",  # reuse this anchor's checkpoint as stage 1 when it exists ("" = train stage 1)
     "points": None,  # stage-1 rate points to fine-tune (indices, lowest rate 0); None = all
 }
@@ -122,9 +121,9 @@ def _terms(model, tasks, x, targets, shape, peak, lam):
 
     out = model(x)
     h, w = shape
-    x_hat = out["x_hat"][..., :h, :w].clamp(0, 1)
-    mse = torch.mean((x_hat - x[..., :h, :w]) ** 2)
-    bpp = likelihood_bits(out["likelihoods"]) / (x.shape[0] * h * w)
+    x_hat = out["x_hat"][..., :h, :w].float().clamp(0, 1)
+    mse = torch.mean((x_hat - x[..., :h, :w].float()) ** 2)
+    bpp = likelihood_bits({k: v.float() for k, v in out["likelihoods"].items()}) / (x.shape[0] * h * w)
     losses = {name: task.loss(x_hat, targets) for name, task in tasks.items()}
     return bpp, lam * peak**2 * mse, mse, losses
 
@@ -147,22 +146,142 @@ def _validate(model, tasks, val_set, peak, lam, alphas, device) -> dict[str, flo
     return {"val_loss": objective, "val_psnr": psnr, "val_bpp_est": bpp, "val_dist": dist, **{f"val_{k}": v for k, v in task.items()}}
 
 
+class Stage2Recipe(CompressionRecipe):
+    """Stage 2: each chosen stage-1 point fine-tuned on whole train slices against R + λD + Σ α_k L_k."""
+
+    def __init__(self, dataset, task_names: list[str], opts: dict[str, Any], stage1_state: dict, manifest1: dict,
+                 chosen: list[int], tasks: dict, task_records: dict, stage1_label) -> None:
+        self.dataset, self.task_names, self.opts = dataset, task_names, opts
+        self.state1, self.manifest1, self.chosen, self.tasks, self.task_records = stage1_state, manifest1, chosen, tasks, task_records
+        self.variant = "+".join(task_names)
+        self.name = f"mvmicnet {self.variant} stage 2"
+        self.stage1_label = stage1_label
+        self.train_set, self.val_set = dataset.split("train"), dataset.split("val")
+        self.peak = float((1 << manifest1["trained_bit_depth"]) - 1)
+        self.shape = self.train_set[0].image.shape[:2]
+        self.rate_points = [manifest1["rate_points"][i] for i in chosen]
+        self.with_task = float(opts["task_weight"]) > 0  # task_weight=0: the control run (same steps, R + λD only)
+        self.log_fields = (["lambda", "loss", "bpp_est", "mse", "dist", "aux"] + [f"{p}_{k}" for k in task_names for p in ("task", "alpha")]
+                           + ["val_loss", "val_psnr", "val_bpp_est", "val_dist"] + [f"val_{k}" for k in task_names])
+        self.alphas0: dict | None = None
+        self.balance_state: dict | None = None
+
+    def config(self) -> dict:
+        return {"variant": self.variant, "opts": {k: v for k, v in self.opts.items() if k != "time_budget_s"}, "fingerprint": self.dataset.fingerprint,
+                "stage1": self.stage1_label, "task_networks": self.task_records}
+
+    def state(self) -> dict:
+        return {"alphas0": self.alphas0, "balance": self.balance_state}
+
+    def load_state(self, state: dict) -> None:
+        self.alphas0, self.balance_state = state["alphas0"], state["balance"]
+
+    def build(self, device: str):
+        from bench.codecs.learned.models import build_model
+
+        m = self.manifest1
+        return build_model(m["arch"], m["N"], m["M"], m["channels"]).to(device)
+
+    def points(self) -> list[dict]:
+        return [{"label": f"λ={float(p['lambda']):g}", "steps": int(self.opts["steps"])} for p in self.rate_points]
+
+    def _balance(self):
+        from bench.train.balance import TaskBalance
+
+        return TaskBalance(self.task_names, float(self.opts["task_weight"]), float(self.opts["dwa_temperature"]), int(self.opts["dwa_window"]),
+                           state=self.balance_state)
+
+    def begin_point(self, i: int, model, done: list[dict]) -> None:
+        """Start from stage 1's weights (or --init's point of the same λ); calibrate the fixed val weights."""
+        from bench.train.codec import load_weights, nearest_point
+
+        lam = float(self.rate_points[i]["lambda"])
+        if self.init is not None:
+            load_weights(model, self.init.point(nearest_point(self.init.manifest, lam)))
+        else:
+            prefix = f"p{self.chosen[i]}."
+            load_weights(model, {k[len(prefix):]: v for k, v in self.state1.items() if k.startswith(prefix)})
+        self.balance_state = None
+        balance = self._balance()
+        first = _validate(model, self.tasks, self.val_set, self.peak, lam, None, _device(model))
+        self.alphas0 = {k: float(self.opts["task_weight"]) * first["val_dist"] / max(first[f"val_{k}"], 1e-12) for k in self.task_names}
+        balance.update(first["val_dist"], {k: first[f"val_{k}"] for k in self.task_names})  # start α at the val ratio, not at 1
+        self.balance_state = balance.state
+
+    def training_step(self, i: int, model, rng):
+        from bench.train.precision import as_input
+
+        lam = float(self.rate_points[i]["lambda"])
+        idx = rng.choice(len(self.train_set), size=min(int(self.opts["batch_size"]), len(self.train_set)), replace=False)
+        x, targets = _batch(self.train_set, idx, _device(model))
+        x = as_input(x, model)
+        alphas = self._balance().weights()
+        bpp, dist, mse, losses = _terms(model, self.tasks if self.with_task else {}, x, targets, self.shape, self.peak, lam)
+        loss = bpp + dist + sum(alphas[n] * losses[n] for n in losses)
+        self._losses = (float(dist.detach()), {n: float(v.detach()) for n, v in losses.items()})
+        return loss, {"lambda": lam, "loss": f"{float(loss.detach()):.5f}", "bpp_est": f"{float(bpp.detach()):.5f}",
+                      "mse": f"{float(mse.detach()):.6g}", "dist": f"{float(dist.detach()):.5f}",
+                      **{f"task_{n}": f"{float(v.detach()):.5f}" for n, v in losses.items()},
+                      **{f"alpha_{n}": f"{a:.5g}" for n, a in alphas.items()}}
+
+    def after_step(self, i: int, row: dict) -> None:
+        if self.with_task:
+            balance = self._balance()
+            balance.update(*self._losses)
+            self.balance_state = balance.state
+
+    def validate(self, i: int, model) -> dict[str, float]:
+        return _validate(model, self.tasks, self.val_set, self.peak, float(self.rate_points[i]["lambda"]), self.alphas0, _device(model))
+
+    def finish_point(self, i: int, model, best: dict, steps: int) -> dict:
+        from bench.train.codec import real_rate
+
+        measured = real_rate(model, self.val_set, i)
+        return {**{n: v for n, v in self.rate_points[i].items() if not n.startswith("val_")}, "stage2_steps": steps,
+                "stage1_point": self.chosen[i], "alphas_val": self.alphas0,
+                **{n: v for n, v in best.items() if n.startswith("val_")}, **measured}
+
+
+def _device(model):
+    return next(model.parameters()).device
+
+
+def _stage2_setup(dataset, task_names: list[str], opts: dict[str, Any], stage1_path: Path, device: str):
+    """(recipe, stage-1 path) for stage 2 of `task_names` on `dataset`, from the stage-1 checkpoint."""
+    from bench.checkpoints import load_checkpoint
+
+    state1, manifest1 = load_checkpoint(stage1_path, dataset.fingerprint)
+    tasks, task_records = _task_networks(dataset, task_names, device)
+    train_set, val_set = dataset.split("train"), dataset.split("val")
+    shape = train_set[0].image.shape[:2]
+    if any(s.image.shape[:2] != shape for s in train_set + val_set):
+        raise BenchError(f"train-codec mvmicnet: stage 2 trains on whole slices and needs one image size; '{dataset.name}' mixes sizes")
+    chosen = list(range(len(manifest1["rate_points"]))) if opts["points"] is None else [int(i) for i in opts["points"]]
+    if not chosen or any(i < 0 or i >= len(manifest1["rate_points"]) for i in chosen):
+        raise BenchError(f"train-codec mvmicnet: --set points={opts['points']}: stage 1 has rate points 0-{len(manifest1['rate_points']) - 1}")
+    return Stage2Recipe(dataset, task_names, opts, state1, manifest1, chosen, tasks, task_records,
+                        manifest1.get("stage1_from") or stage1_path.name)
+
+
+def stage2_recipe_for(dataset, task_names: list[str], overrides: dict[str, Any], device: str) -> Stage2Recipe:
+    """The stage-2 recipe from the dataset's stage-1 checkpoint (the training benchmark's entry)."""
+    from bench.codecs.learned.mvmicnet import find_stage1
+
+    opts = stage2_options(overrides)
+    found = find_stage1(dataset.name, opts["stage1_from"])
+    if found is None:
+        raise BenchError(f"no MVMICNet stage-1 checkpoint for '{dataset.name}'; run `bench train-codec mvmicnet --stage 1 --data {dataset.name}`")
+    return _stage2_setup(dataset, task_names, opts, found, device)
+
+
 def train_mvmicnet(dataset, task_names: list[str], out_dir: Path, overrides: dict[str, Any] | None = None, seed: int = 0,
-                   device: str = "cpu", resume: bool = False, show_progress: bool = True, stages: tuple[int, ...] = (1, 2)) -> dict:
-    """Both stages for `task_names` (one task, or several for the joint variant); returns the stage-2 manifest."""
-    import os
-
-    import torch
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    from bench.checkpoints import as_stored, load_checkpoint, save_checkpoint
-    from bench.codecs.learned.models import build_model
+                   device: str = "cpu", resume: bool = False, show_progress: bool = True, stages: tuple[int, ...] = (1, 2),
+                   init: Path | None = None) -> dict:
+    """Both stages for `task_names` (one task, or several for the joint variant); returns the stage-2 manifest.
+    `init`: a stage-2 checkpoint to continue (each point from its λ's weights there)."""
+    from bench.checkpoints import load_checkpoint, save_checkpoint
     from bench.codecs.learned.mvmicnet import TASK_VARIANTS, find_stage1, variant_stem
     from bench.manifest import package_versions
-    from bench.train.balance import TaskBalance
-    from bench.train.codec import real_rate
-    from bench.train.loop import PeriodicSave, codec_optimisers, codec_step, cosine_lr, end_step, keep_if_better, resume_training, save_training
-    from bench.train.steplog import StepLog
 
     from bench import registry
 
@@ -185,110 +304,22 @@ def train_mvmicnet(dataset, task_names: list[str], out_dir: Path, overrides: dic
     if 2 not in stages:
         return load_checkpoint(stage1_path)[1]
     opts = stage2_options({k: v for k, v in overrides.items() if not k.startswith("stage1.")})
-    torch.set_num_threads(int(opts["threads"] or os.cpu_count() or 1))
-    state1, manifest1 = load_checkpoint(stage1_path, dataset.fingerprint)
-    tasks, task_records = _task_networks(dataset, task_names, device)
-    train_set, val_set = dataset.split("train"), dataset.split("val")
-    peak = float((1 << manifest1["trained_bit_depth"]) - 1)
-    shape = train_set[0].image.shape[:2]
-    if any(s.image.shape[:2] != shape for s in train_set + val_set):
-        raise BenchError(f"train-codec mvmicnet: stage 2 trains on whole slices and needs one image size; '{dataset.name}' mixes sizes")
-    chosen = list(range(len(manifest1["rate_points"]))) if opts["points"] is None else [int(i) for i in opts["points"]]
-    if not chosen or any(i < 0 or i >= len(manifest1["rate_points"]) for i in chosen):
-        raise BenchError(f"train-codec mvmicnet: --set points={opts['points']}: stage 1 has rate points 0-{len(manifest1['rate_points']) - 1}")
-    points = [manifest1["rate_points"][i] for i in chosen]
-    with_task = float(opts["task_weight"]) > 0  # task_weight=0: the control run (same steps, R + λD only)
-    steps = int(opts["steps"])
+    recipe = _stage2_setup(dataset, task_names, opts, stage1_path, device)
     out = out_dir / f"{variant_stem(2, variant)}-{dataset.name}.safetensors"
-    resume_path = out.with_name(f"{out.stem}.resume.pt")
-    config = {"variant": variant, "opts": opts, "seed": seed, "fingerprint": dataset.fingerprint, "stage1": manifest1.get("stage1_from") or stage1_path.name,
-              "task_networks": task_records}
-
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    model = build_model(manifest1["arch"], manifest1["N"], manifest1["M"], manifest1["channels"]).to(device)
-    st: dict[str, Any] = {"point": 0, "step_in_point": 0, "step": 0, "points": [], "best": None, "alphas0": None, "balance": None,
-                          "elapsed_s": 0.0, "fresh_point": True}
-
-    coder_tables = ("_offset", "_quantized_cdf", "_cdf_length", "scale_table")  # rebuilt by update() before coding
-
-    def load_point(i: int) -> None:
-        prefix = f"p{chosen[i]}."
-        weights = {k[len(prefix):]: v for k, v in state1.items() if k.startswith(prefix) and not k.endswith(coder_tables)}
-        weights.update({k: v for k, v in model.state_dict().items() if k.endswith(coder_tables)})  # keep the current tables' shapes
-        model.load_state_dict(weights)
-
-    main_params, optim, aux_optim = codec_optimisers(model, float(opts["lr"]), float(opts["aux_lr"]))
-    if resume:
-        st = resume_training(resume_path, config, model, optim, aux_optim, rng, missing_ok=True) or st
-    fields = ["step", "point", "lambda", "lr", "loss", "bpp_est", "mse", "dist"] + [f"{p}_{k}" for k in task_names for p in ("task", "alpha")]
-    fields += ["val_loss", "val_psnr", "val_bpp_est", "val_dist"] + [f"val_{k}" for k in task_names] + ["best", "elapsed_s"]
-    log = StepLog(out.with_suffix(".csv"), fields, resume_from_step=st["step"] if resume else None)
-
-    def checkpoint() -> None:
-        save_training(resume_path, config, model, optim, aux_optim, st, rng)
-
-    started = time.perf_counter() - st["elapsed_s"]
-    saver = PeriodicSave(float(opts["checkpoint_every_s"]), checkpoint)
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                        TimeElapsedColumn(), TimeRemainingColumn(), disable=not show_progress)
-    with progress:
-        bar = progress.add_task(f"mvmicnet {variant} stage 2", total=steps * len(points), completed=st["step"], info="")
-        while st["point"] < len(points):
-            i, lam = st["point"], float(points[st["point"]]["lambda"])
-            if st["fresh_point"]:  # start from stage 1's weights; calibrate the fixed val weights
-                load_point(i)
-                balance = TaskBalance(task_names, float(opts["task_weight"]), float(opts["dwa_temperature"]), int(opts["dwa_window"]))
-                first = _validate(model, tasks, val_set, peak, lam, None, device)
-                st["alphas0"] = {k: float(opts["task_weight"]) * first["val_dist"] / max(first[f"val_{k}"], 1e-12) for k in task_names}
-                balance.update(first["val_dist"], {k: first[f"val_{k}"] for k in task_names})  # start α at the val ratio, not at 1
-                st.update(balance=balance.state, fresh_point=False, best=None)
-            balance = TaskBalance(task_names, float(opts["task_weight"]), float(opts["dwa_temperature"]), int(opts["dwa_window"]),
-                                  state=st["balance"])
-            while st["step_in_point"] < steps:
-                k = st["step_in_point"]
-                lr = cosine_lr(optim, k, steps, opts["lr"], opts["lr_final"], opts["warmup_steps"])
-                idx = rng.choice(len(train_set), size=min(int(opts["batch_size"]), len(train_set)), replace=False)
-                x, targets = _batch(train_set, idx, device)
-                alphas = balance.weights()
-                bpp, dist, mse, losses = _terms(model, tasks if with_task else {}, x, targets, shape, peak, lam)
-                loss = bpp + dist + sum(alphas[n] * losses[n] for n in losses)
-                if not torch.isfinite(loss):
-                    raise BenchError(f"train-codec mvmicnet: non-finite loss at λ={lam:g} (step {st['step']}); lower lr with --set lr=...")
-                codec_step(model, loss, main_params, optim, aux_optim, opts["clip_grad"])
-                if with_task:
-                    balance.update(float(dist.detach()), {n: float(v.detach()) for n, v in losses.items()})
-                st["balance"] = balance.state
-                st["step_in_point"] += 1
-                st["step"] += 1
-                row = {"step": st["step"], "point": i, "lambda": lam, "lr": f"{lr:.3g}", "loss": f"{float(loss.detach()):.5f}",
-                       "bpp_est": f"{float(bpp.detach()):.5f}", "mse": f"{float(mse.detach()):.6g}", "dist": f"{float(dist.detach()):.5f}",
-                       **{f"task_{n}": f"{float(v.detach()):.5f}" for n, v in losses.items()}, **{f"alpha_{n}": f"{a:.5g}" for n, a in alphas.items()}}
-                if st["step_in_point"] % int(opts["val_every"]) == 0 or st["step_in_point"] == steps:
-                    val = _validate(model, tasks, val_set, peak, lam, st["alphas0"], device)
-                    keep_if_better(st, val, model, row)
-                    progress.update(bar, info=f"val {val['val_psnr']:.2f} dB @ {val['val_bpp_est']:.3f} bpp(est) "
-                                    + " ".join(f"{n} {val[f'val_{n}']:.3f}" for n in task_names))
-                end_step(st, row, started, log, progress, bar, saver)
-            best = st["best"]
-            model.load_state_dict(as_stored(best["weights"]))
-            measured = real_rate(model, val_set, i)
-            model.to(device).train()
-            st["points"].append({**{n: v for n, v in points[i].items() if not n.startswith("val_")}, "stage2_steps": steps, "stage1_point": chosen[i],
-                                 "selected_step": best["step"], "alphas_val": st["alphas0"],
-                                 **{n: v for n, v in best.items() if n.startswith("val_")}, **measured, "weights": best["weights"]})
-            st.update(point=i + 1, step_in_point=0, best=None, fresh_point=True)
-            saver.now()
-    weights = {f"p{j}.{n}": v for j, p in enumerate(st["points"]) for n, v in p["weights"].items()}
+    records, facts = Trainer(recipe, out, seed=seed, device=device, resume=resume, init=init, fingerprint=dataset.fingerprint,
+                             show_progress=show_progress).run()
+    manifest1 = recipe.manifest1
+    weights = {f"p{j}.{n}": v for j, p in enumerate(records) for n, v in p["weights"].items()}
     manifest = {
         "kind": "codec", "codec": "mvmicnet", "stage": 2, "tasks": task_names, "arch": manifest1["arch"],
         "dataset": dataset.name, "dataset_fingerprint": dataset.fingerprint, "channels": manifest1["channels"],
         "trained_bit_depth": manifest1["trained_bit_depth"], "N": manifest1["N"], "M": manifest1["M"],
-        "rate_points": [{n: v for n, v in p.items() if n != "weights"} for p in st["points"]],
-        "task_networks": task_records, "stage1": {"checkpoint": stage1_path.name, **({"from": manifest1["stage1_from"]} if manifest1.get("stage1_from") else {})},
+        "rate_points": [{n: v for n, v in p.items() if n != "weights"} for p in records],
+        "task_networks": recipe.task_records,
+        "stage1": {"checkpoint": stage1_path.name, **({"from": manifest1["stage1_from"]} if manifest1.get("stage1_from") else {})},
         "balance": "loss-ratio normalisation x Dynamic Weight Averaging (Liu et al. CVPR 2019), bench/train/balance.py",
-        "config": opts, "seed": seed, "device": device, "train_seconds": round(st["elapsed_s"], 1),
-        "split_sizes": {"train": len(train_set), "val": len(val_set)}, "packages": package_versions(), "command": sys.argv,
+        "config": opts, "seed": seed, "device": device, **facts,
+        "split_sizes": {"train": len(recipe.train_set), "val": len(recipe.val_set)}, "packages": package_versions(), "command": sys.argv,
         "log": out.with_suffix(".csv").name,
     }
     save_checkpoint(out, weights, manifest)

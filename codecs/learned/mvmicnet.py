@@ -52,6 +52,32 @@ class MVMICNet(LearnedCodec):
     )
 
     @classmethod
+    def check_train_request(cls, request) -> None:
+        if request.stage not in (None, 1, 2):
+            raise BenchError(f"--stage must be 1 or 2, got {request.stage}")
+
+    @classmethod
+    def train(cls, request):
+        """Stage 1 (the anchor's recipe) then stage 2 (`bench/train/mvmicnet.py`); (manifest, folder)."""
+        from bench.train.mvmicnet import train_mvmicnet
+
+        target = request.out or request.default_out.parent
+        manifest = train_mvmicnet(request.dataset, request.tasks or ["seg"], target, request.settings, seed=request.seed,
+                                  device=request.device, resume=request.resume, show_progress=request.show_progress,
+                                  stages=(request.stage,) if request.stage else (1, 2), init=request.init)
+        return manifest, target
+
+    @classmethod
+    def training_recipe(cls, request):
+        import functools
+
+        from bench.train.benchmark_cli import stage2_recipe
+
+        tasks = request.tasks or ["seg"]
+        factory = functools.partial(stage2_recipe, request.dataset, tasks, dict(request.settings), request.device)
+        return factory, f"mvmicnet stage 2 ({'+'.join(tasks)})", 1
+
+    @classmethod
     def checkpoint_stem(cls, settings: dict | None = None) -> str:
         settings = settings or {"stage": 2, "task": "seg"}
         return variant_stem(settings["stage"], settings["task"])

@@ -1,0 +1,25 @@
+"""What `bench train-codec` asks of a trainable codec, in one object: each codec class declares
+how it trains (`train`) and which recipe its training benchmark times (`training_recipe`), so the
+CLI dispatches through the codec, never by its name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class TrainRequest:
+    dataset: Any
+    out: Path | None  # None: `default_out` (a file; MVMICNet writes its folder)
+    default_out: Path
+    settings: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    device: str = "cpu"
+    resume: bool = False
+    init: Path | None = None
+    jobs: int = 1
+    tasks: list[str] = field(default_factory=list)  # MVMICNet: the tasks stage 2 trains against
+    stage: int | None = None  # MVMICNet: 1 or 2 alone
+    show_progress: bool = True
