@@ -247,8 +247,10 @@ def train_task_cmd(
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA when present), cpu or cuda[:N]."),
     settings: list[str] = typer.Option([], "--set", help="KEY=VALUE training option of the task (repeatable), e.g. --set base=24; recorded in the manifest."),
+    resume: bool = typer.Option(False, "--resume", help="seg: continue exactly from <out>.resume.pt, saved every few minutes."),
+    init: Optional[Path] = typer.Option(None, "--init", help="seg: start from these weights instead of from scratch."),
 ) -> None:
-    """Train a task network on a dataset and save checkpoint, manifest and per-epoch log."""
+    """Train a task network on a dataset and save checkpoint, manifest and per-step log."""
     from bench import registry
     from bench.datasets.spec import open_dataset
     from bench.device import resolve_device
@@ -260,8 +262,12 @@ def train_task_cmd(
         raise BenchError(f"--epochs must be at least 1, got {epochs}")
     options = _parse_settings(settings)
     target = out or _default_out(task, dataset.name)
-    manifest = task_cls.train(dataset, TrainConfig(out=target, epochs=epochs, batch_size=batch_size, seed=seed,
-                                                   device=resolve_device(device), options=options))
+    if init is not None and not init.is_file():
+        raise BenchError(f"--init: no checkpoint at {init}")
+    from bench.train.request import train_task
+
+    manifest = train_task(task_cls, dataset, TrainConfig(out=target, epochs=epochs, batch_size=batch_size, seed=seed,
+                                                         device=resolve_device(device), options=options, resume=resume, init=init))
     err.print(f"checkpoint -> {target}")
     _print_json(manifest.get("metrics", {}))
 

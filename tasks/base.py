@@ -51,6 +51,8 @@ class TrainConfig:
     device: str = "cpu"
     workers: int = 0
     options: dict[str, Any] = field(default_factory=dict)
+    resume: bool = False  # continue exactly from <out>.resume.pt (recipes on the project's loop)
+    init: Path | None = None  # start from these weights
 
 
 class Task(ABC):
@@ -101,10 +103,11 @@ class Task(ABC):
         segmentation; `boxes` xyxy pixels and `labels` for detection), so that a task-driven
         codec trains against any task through one call."""
 
-    @classmethod
-    @abstractmethod
-    def train(cls, dataset: Dataset, config: TrainConfig) -> dict[str, Any]:
-        """Train on the train split, select on val, save checkpoint + manifest + log; return the manifest."""
+    # How `bench train-task NAME` trains the network: "module:function" of its recipe, called as
+    # function(task_cls, dataset, TrainConfig) -> manifest (checkpoint, manifest and log written).
+    # Training lives in bench/train/; a task keeps its loss, augmentation and inference.
+    trainer: ClassVar[str] = ""
+    train_defaults: ClassVar[dict] = {}  # training options this task sets on top of its recipe's defaults
 
     def evaluate(self, images: Sequence[np.ndarray], samples: Sequence[Sample], batch_size: int = 16) -> TaskScores:
         metric = self.metric()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bench import versions
+from bench.train.request import train_task  # noqa: E402
 from bench.datasets.phantom import open_phantom
 from bench.runner import RunConfig, execute, plan
 from bench.tasks.base import Task, TrainConfig
@@ -32,7 +33,7 @@ def seg_weights(tmp_path_factory):
     from bench.tasks.seg.task import SegmentationTask
 
     folder = tmp_path_factory.mktemp("weights")
-    SegmentationTask.train(open_phantom("mr8"), TrainConfig(out=folder / "seg-phantom.safetensors", epochs=1,
+    train_task(SegmentationTask, open_phantom("mr8"), TrainConfig(out=folder / "seg-phantom.safetensors", epochs=1,
                                                             batch_size=2, options=dict(TINY)))
     return folder
 

@@ -95,11 +95,12 @@ _OFFLINE_SCRIPT = textwrap.dedent(
     from bench.datasets.phantom import open_phantom
     from bench.tasks.base import TrainConfig
     from bench.tasks.det.task import DetectionTask
+    from bench.train.request import train_task
 
     out = sys.argv[1]
     ds = open_phantom("mr8")
-    manifest = DetectionTask.train(ds, TrainConfig(out=out, epochs=1, batch_size=4, image_size=64,
-                                                   options={"verbose": False, "cache": False, "threads": 2}))
+    manifest = train_task(DetectionTask, ds, TrainConfig(out=out, epochs=1, batch_size=4, image_size=64,
+                                                         options={"verbose": False, "cache": False, "threads": 2}))
     task = DetectionTask(ds, checkpoint=out)
     test = ds.split("test")
     preds = task.predict([s.image for s in test], test)

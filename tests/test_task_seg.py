@@ -10,6 +10,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from bench.train.request import train_task  # noqa: E402
 from bench.datasets.base import Sample  # noqa: E402
 from bench.datasets.phantom import open_phantom  # noqa: E402
 from bench.errors import BenchError  # noqa: E402
@@ -132,7 +133,7 @@ def trained(tmp_path_factory):
     """A tiny network trained briefly on phantom:mr8 (seconds on a CPU)."""
     dataset = open_phantom("mr8")
     out = tmp_path_factory.mktemp("seg") / "seg-phantom.safetensors"
-    manifest = SegmentationTask.train(dataset, TrainConfig(out=out, epochs=2, batch_size=4, seed=0, options=dict(TINY)))
+    manifest = train_task(SegmentationTask, dataset, TrainConfig(out=out, epochs=2, batch_size=4, seed=0, options=dict(TINY)))
     return dataset, out, manifest
 
 
@@ -147,7 +148,9 @@ def test_smoke_training_writes_checkpoint_manifest_log_and_config(trained):
     assert set(on_disk["metrics"]) >= {"val", "test", "selected_epoch"}
     assert "dice_organ" in on_disk["metrics"]["test"] and "iou_lesion" in on_disk["metrics"]["val"]
     log = out.with_suffix(".csv").read_text().splitlines()
-    assert log[0].startswith("epoch,") and len(log) == 3  # header + 2 epochs
+    assert log[0].startswith("step,") and len(log) == 1 + 2 * 2  # header + 2 epochs of 2 steps
+    assert sum(1 for row in log[1:] if row.split(",")[log[0].split(",").index("val_dice")]) == 2  # validated once per epoch
+    assert on_disk["precision"] in ("bf16", "fp32") and on_disk["metrics"]["selected_step"] in (2, 4)
 
 
 def test_task_from_checkpoint_evaluates(trained):

@@ -9,6 +9,18 @@ from pathlib import Path
 from typing import Any
 
 
+def train_task(task_cls, dataset, config) -> dict:
+    """Train `task_cls`'s network through the recipe it declares (`Task.trainer`, "module:function")."""
+    import importlib
+
+    from bench.errors import BenchError
+
+    if not task_cls.trainer:
+        raise BenchError(f"task '{task_cls.name}' declares no trainer")
+    module, _, function = task_cls.trainer.partition(":")
+    return getattr(importlib.import_module(module), function)(task_cls, dataset, config)
+
+
 @dataclass
 class TrainRequest:
     dataset: Any

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
-from typing import Any, ClassVar, Sequence
+from typing import ClassVar, Sequence
 
 import numpy as np
 
 from bench.checkpoints import checkpoint_name, find_checkpoint, load_checkpoint_arrays, stale_reason, weights_dirs, weights_id
 from bench.datasets.base import Dataset, Sample
 from bench.errors import BenchError
-from bench.tasks.base import Task, TrainConfig, target_field
+from bench.tasks.base import Task, target_field
 from bench.tasks.det.metrics import DetectionMetric
 
 
@@ -136,8 +136,4 @@ class DetectionTask(Task):
         total, _ = self._criterion(self.model(x), batch)
         return total.sum() / images.shape[0]
 
-    @classmethod
-    def train(cls, dataset: Dataset, config: TrainConfig) -> dict[str, Any]:
-        from bench.tasks.det.train import train
-
-        return train(cls, dataset, config)
+    trainer = "bench.train.det:train_det"

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import ClassVar, Sequence
 
 import numpy as np
 
 from bench.checkpoints import find_checkpoint, load_checkpoint_arrays, stale_reason, weights_id
 from bench.datasets.base import Dataset, Sample
 from bench.errors import BenchError
-from bench.tasks.base import Task, TaskScores, TrainConfig
+from bench.tasks.base import Task, TaskScores
 from bench.tasks.seg.metrics import SegMetric
 
 
@@ -133,11 +133,7 @@ class SegmentationTask(Task):
         weights = self.class_weights.to(images.device) if self.class_weights is not None else None
         return seg_loss(self.model(images), targets, weights)
 
-    @classmethod
-    def train(cls, dataset: Dataset, config: TrainConfig) -> dict[str, Any]:
-        from bench.tasks.seg.train import train
-
-        return train(dataset, config, task_name=cls.name)
+    trainer = "bench.train.seg:train_seg"
 
 
 HOLDOUT_PREFIX = "holdout_"
@@ -161,9 +157,4 @@ class HoldoutSegmentationTask(SegmentationTask):
         return TaskScores([{self.prefix + k: v for k, v in d.items()} for d in scores.per_image],
                           {self.prefix + k: v for k, v in scores.summary.items()}, scores.extra)
 
-    @classmethod
-    def train(cls, dataset: Dataset, config: TrainConfig) -> dict[str, Any]:
-        from bench.tasks.seg.train import train
 
-        config.options = {**cls.train_defaults, **(config.options or {})}
-        return train(dataset, config, task_name=cls.name)

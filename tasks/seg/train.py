@@ -1,4 +1,6 @@
-"""Training of the segmentation U-Net: train split only, epoch selected on val Dice, test once.
+"""What the segmentation U-Net's training is made of: its loss, augmentation, class statistics,
+deep supervision and the choice of inference setting. The loop that uses them is the project's
+one training loop (`bench/train/seg.py` on `bench/train/trainer.py`).
 
 Recipe (aimed at small classes such as Colin27's subcortical grey, which a plain run never learned):
 - loss = class-weighted cross-entropy + soft Dice over the foreground classes (`seg_loss`);
@@ -8,64 +10,19 @@ Recipe (aimed at small classes such as Colin27's subcortical grey, which a plain
   lateralised, so a mirrored slice is still correctly labelled), small affine (±10°, ±8 % scale,
   ±4 % shift; the mask follows with nearest-neighbour sampling), gamma / contrast / brightness
   jitter and a little Gaussian noise; no up/down flip (anterior/posterior order is anatomy);
-- bf16 autocast of the forward pass on CPUs with native bf16 (evaluation stays float32);
 - optional deep supervision (`deep_supervision=W`): 1×1 heads on the three coarser decoder levels,
   trained with the same loss at weight W (their mean) and dropped afterwards, so the stored
   network and inference are unchanged;
-- AdamW with a linear warm-up and cosine decay over the fixed number of steps, full-size slices
-  (the network pads to a multiple of 16 itself), deterministic seeding.
-Per-epoch train loss, val Dice/IoU and seconds go to a CSV beside the checkpoint.
+- full-size slices (the network pads to a multiple of 16 itself).
 """
 
 from __future__ import annotations
 
-import csv
 import math
-import os
-import sys
-import time
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from bench.checkpoints import as_stored, save_checkpoint
-from bench.datasets.base import Dataset, Sample
-from bench.errors import BenchError
-from bench.tasks.base import TrainConfig
-from bench.tasks.seg.predict import normalise, predict_masks
-
-DEFAULTS = {
-    "epochs": 200,
-    "batch_size": 8,
-    "steps_per_epoch": None,  # None: one pass worth of samples (ceil(train / batch))
-    "base": 16,
-    "coords": True,
-    "lr": 3e-3,
-    "weight_decay": 1e-4,
-    "warmup_steps": 30,
-    "dice_weight": 1.0,
-    "rare_boost": 3.0,
-    "elastic_px": 3.0,  # elastic warp amplitude in pixels (0: affine only); 3 chosen on val (see weights/TRAINING.md)
-    "threads": None,  # None: os.cpu_count()
-    "time_budget_s": 3000,  # wall-clock cap (s) on the CPU; None: none. See `train`.
-    "hd95_at_end": True,
-    "deep_supervision": 0.0,  # weight of the auxiliary decoder heads' loss (0: off); see `DeepSupervision`
-    "bf16": "auto",  # CPU bf16 autocast for the training forward pass when the CPU has native bf16 (~1.6x faster)
-}
-
-
-def _use_bf16(setting, device: str) -> bool:
-    import torch
-
-    if device != "cpu" or setting in (False, "off", "false", None):
-        return False
-    if setting in (True, "on", "true"):
-        return True
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except Exception:
-        return False
+from bench.tasks.seg.predict import predict_masks
 
 
 def seg_loss(logits, target, class_weights=None, dice_weight: float = 1.0):
@@ -174,19 +131,7 @@ def augment(x, y, gen, elastic_px: float = 0.0):
     return x.clamp(0, 1), y
 
 
-def _batches(samples: list[Sample], size: int):
-    """Consecutive chunks of samples with equal image shape (predictions need stacked tensors)."""
-    chunk: list[Sample] = []
-    for s in samples:
-        if chunk and (len(chunk) == size or s.image.shape != chunk[0].image.shape):
-            yield chunk
-            chunk = []
-        chunk.append(s)
-    if chunk:
-        yield chunk
-
-
-def _score(model, samples, class_names, channels, device, hd95=False, inference=None):
+def score(model, samples, class_names, channels, device, hd95=False, inference=None):
     from bench.tasks.seg.metrics import SegMetric
 
     metric = SegMetric(class_names, hd95=hd95)
@@ -204,190 +149,14 @@ def choose_inference(model, val_set, test_set, class_names, channels, device) ->
     wins ties. Test figures are logged beside each setting, never used to choose."""
     table = []
     for setting in INFERENCE_GRID:
-        row = dict(setting, val_dice=round(_score(model, val_set, class_names, channels, device, inference=setting).summary["dice"], 5))
+        row = dict(setting, val_dice=round(score(model, val_set, class_names, channels, device, inference=setting).summary["dice"], 5))
         if test_set:
-            row["test_dice"] = round(_score(model, test_set, class_names, channels, device, inference=setting).summary["dice"], 5)
+            row["test_dice"] = round(score(model, test_set, class_names, channels, device, inference=setting).summary["dice"], 5)
         table.append(row)
     best = max(table, key=lambda r: (r["val_dice"], -r["flip_tta"], -r["min_class_pixels"]))
     return {k: best[k] for k in ("flip_tta", "min_class_pixels")}, table
 
 
-def _split_metrics(scores) -> dict[str, float]:
+def split_metrics(scores) -> dict[str, float]:
     keep = {k: round(float(v), 5) for k, v in scores.summary.items() if isinstance(v, (int, float))}
     return keep
-
-
-def train(dataset: Dataset, config: TrainConfig, task_name: str = "seg") -> dict[str, Any]:
-    import torch
-
-    from bench.manifest import package_versions
-    from bench.tasks.seg.model import UNet
-
-    unknown = sorted(set(config.options or {}) - set(DEFAULTS))
-    if unknown:
-        raise BenchError(f"seg: unknown training option {unknown[0]!r}; known: {', '.join(DEFAULTS)}")
-    opts = {**DEFAULTS, **(config.options or {})}
-    epochs = int(config.epochs or opts["epochs"])
-    batch_size = int(config.batch_size or opts["batch_size"])
-    threads = int(opts["threads"] or os.cpu_count() or 1)
-    torch.set_num_threads(threads)
-    device = config.device or "cpu"
-    if not dataset.seg_classes:
-        raise BenchError(f"seg: dataset '{dataset.name}' has no segmentation classes")
-    train_set = [s for s in dataset.samples if s.split == "train" and s.mask is not None]
-    val_set = [s for s in dataset.samples if s.split == "val" and s.mask is not None]
-    test_set = [s for s in dataset.samples if s.split == "test" and s.mask is not None]
-    if not train_set or not val_set:
-        raise BenchError(f"seg: dataset '{dataset.name}' needs masks in its train and val splits "
-                         f"(has {dataset.split_counts()})")
-    channels = max(s.channels for s in train_set)
-    class_names = list(dataset.seg_classes)
-    k = len(class_names)
-
-    torch.manual_seed(config.seed)
-    np_rng = np.random.default_rng(config.seed)
-    gen = torch.Generator().manual_seed(config.seed)
-    if device.startswith("cuda"):
-        torch.cuda.manual_seed_all(config.seed)
-        torch.backends.cudnn.benchmark = False
-        torch.backends.cudnn.deterministic = True
-
-    bf16 = _use_bf16(opts["bf16"], device)
-    model = UNet(channels, k, base=int(opts["base"]), coords=bool(opts["coords"])).to(device)
-    deep = DeepSupervision(model, float(opts["deep_supervision"])) if float(opts["deep_supervision"]) > 0 else None
-    if deep is not None:
-        deep.heads.to(device)
-    class_w, slice_p = class_statistics([s.mask for s in train_set], k, float(opts["rare_boost"]))
-    class_w_t = torch.from_numpy(class_w).to(device)
-    # training tensors, grouped by shape so batches stack
-    shapes = sorted({s.image.shape[:2] for s in train_set})
-    by_shape = {sh: [i for i, s in enumerate(train_set) if s.image.shape[:2] == sh] for sh in shapes}
-    images = normalise([s.image for s in train_set], [s.bit_depth for s in train_set], channels) if len(shapes) == 1 else None
-    masks = torch.from_numpy(np.stack([s.mask.astype(np.int64) for s in train_set])) if len(shapes) == 1 else None
-
-    steps_per_epoch = int(opts["steps_per_epoch"] or math.ceil(len(train_set) / batch_size))
-    total_steps = epochs * steps_per_epoch
-    warmup = min(int(opts["warmup_steps"]), max(total_steps // 5, 1))
-    trained = list(model.parameters()) + (list(deep.heads.parameters()) if deep is not None else [])
-    optim = torch.optim.AdamW(trained, lr=float(opts["lr"]), weight_decay=float(opts["weight_decay"]))
-    budget = float(opts["time_budget_s"]) if opts["time_budget_s"] else None
-    started = time.perf_counter()
-
-    def lr_factor(step: int) -> float:
-        """Warm-up, then cosine decay over steps, or over the time budget if that runs out first.
-
-        The time term only matters when the budget binds (a slow shared CPU); then the run is no
-        longer bit-reproducible, and the manifest says so (`stopped_early`)."""
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = (step - warmup) / max(total_steps - warmup, 1)
-        if budget:
-            progress = max(progress, (time.perf_counter() - started) / budget)
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress))) * 0.98 + 0.02
-
-    sched = torch.optim.lr_scheduler.LambdaLR(optim, lr_factor)
-
-    out = Path(config.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    log_path = out.with_suffix(".csv")
-    log_fields = ["epoch", "step", "lr", "train_loss", "val_dice", "val_iou", "val_miou", "best", "epoch_s", "elapsed_s"]
-    log_rows: list[dict] = []
-    best = (-1.0, 0, None)
-    stopped_early = None
-    step = 0
-    for epoch in range(1, epochs + 1):
-        t0 = time.perf_counter()
-        model.train()
-        losses = []
-        for _ in range(steps_per_epoch):
-            if images is not None:
-                idx = np_rng.choice(len(train_set), size=batch_size, replace=True, p=slice_p)
-                x, y = images[idx], masks[idx]
-            else:  # mixed shapes: draw a shape, then samples of that shape
-                shape = shapes[np_rng.integers(len(shapes))]
-                pool = by_shape[shape]
-                p = slice_p[pool] / slice_p[pool].sum()
-                idx = np_rng.choice(pool, size=batch_size, replace=True, p=p)
-                chosen = [train_set[i] for i in idx]
-                x = normalise([s.image for s in chosen], [s.bit_depth for s in chosen], channels)
-                y = torch.from_numpy(np.stack([s.mask.astype(np.int64) for s in chosen]))
-            x, y = augment(x.to(device), y.to(device), gen, float(opts["elastic_px"]))
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                logits = model(x)
-            loss = seg_loss(logits.float(), y, class_w_t, float(opts["dice_weight"]))
-            if deep is not None:
-                loss = loss + deep.loss(y, class_w_t, float(opts["dice_weight"]))
-            optim.zero_grad(set_to_none=True)
-            loss.backward()
-            optim.step()
-            sched.step()
-            step += 1
-            losses.append(float(loss.detach()))
-        val = _score(model, val_set, class_names, channels, device).summary
-        is_best = val["dice"] > best[0]
-        if is_best:
-            best = (val["dice"], epoch, {k_: v.detach().cpu().clone() for k_, v in model.state_dict().items()})
-        elapsed = time.perf_counter() - started
-        row = {"epoch": epoch, "step": step, "lr": f"{sched.get_last_lr()[0]:.6f}", "train_loss": f"{np.mean(losses):.5f}",
-               "val_dice": f"{val['dice']:.5f}", "val_iou": f"{val['iou']:.5f}", "val_miou": f"{val['miou']:.5f}",
-               "best": int(is_best), "epoch_s": f"{time.perf_counter() - t0:.2f}", "elapsed_s": f"{elapsed:.1f}"}
-        log_rows.append(row)
-        _write_log(log_path, log_fields, log_rows)
-        print(f"seg epoch {epoch}/{epochs} loss {row['train_loss']} val dice {row['val_dice']}"
-              f"{' *' if is_best else ''} ({row['epoch_s']} s)", file=sys.stderr, flush=True)
-        if budget and elapsed > budget and epoch < epochs:
-            stopped_early = f"time budget {budget} s reached after epoch {epoch}"
-            break
-    train_seconds = time.perf_counter() - started
-
-    model.load_state_dict(as_stored(best[2]))  # score the weights exactly as stored (float16)
-    hd95 = bool(opts["hd95_at_end"])
-    inference, inference_table = choose_inference(model, val_set, test_set, class_names, channels, device)
-    val_scores = _score(model, val_set, class_names, channels, device, hd95=hd95, inference=inference)
-    metrics = {"selected_epoch": best[1], "val": _split_metrics(val_scores), "inference_choice": inference_table}
-    if test_set:  # computed once, on the selected checkpoint, never used for selection
-        metrics["test"] = _split_metrics(_score(model, test_set, class_names, channels, device, hd95=hd95,
-                                                inference=inference))
-    manifest = {
-        "task": task_name,
-        "dataset": dataset.name,
-        "dataset_fingerprint": dataset.fingerprint,
-        "seg_classes": class_names,
-        "model": {"arch": "UNet", **model.config()},
-        "inference": inference,
-        "config": {"epochs": epochs, "batch_size": batch_size, "steps_per_epoch": steps_per_epoch,
-                   "total_steps": total_steps, **{k_: v for k_, v in opts.items() if k_ not in ("epochs", "batch_size", "steps_per_epoch")},
-                   "threads": threads, "bf16_autocast": bf16, "class_weights": [round(float(w), 4) for w in class_w]},
-        "seed": config.seed,
-        "metrics": metrics,
-        "stopped_early": stopped_early,
-        "packages": package_versions(),
-        "train_seconds": round(train_seconds, 1),
-        "device": device,
-        "command": sys.argv,
-        "log": log_path.name,
-    }
-    state = dict(best[2])
-    state["_class_weights"] = torch.from_numpy(class_w)
-    save_checkpoint(out, state, manifest)
-    _write_config(out.with_suffix(".config.yaml"), manifest)
-    return manifest
-
-
-def _write_config(path: Path, manifest: dict) -> None:
-    """The training configuration and command, beside the checkpoint, in YAML."""
-    import yaml
-
-    doc = {"command": " ".join(manifest["command"]), "task": manifest["task"], "dataset": manifest["dataset"],
-           "dataset_fingerprint": manifest["dataset_fingerprint"], "seed": manifest["seed"], "device": manifest["device"],
-           "model": manifest["model"], "train": manifest["config"]}
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
-
-
-def _write_log(path: Path, fields: list[str], rows: list[dict]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)

@@ -1,4 +1,8 @@
-"""Train the YOLO detector with Ultralytics on a dataset's train split, select on val.
+"""`bench train-task det`: the YOLO detector's recipe is Ultralytics' own trainer, on the train split, selected on val.
+
+Why not the project's loop (`trainer.py`): YOLO training is mosaic, letterboxing, EMA weights,
+its loss assigner and warm-up bias schedule; Ultralytics keeps all of that, and writing it again
+around our loop would be a second, untested copy of a well-kept library.
 
 Ultralytics trains from files, so the train and val splits are written as a YOLO dataset in
 a temporary folder: 8-bit 3-channel PNGs (gray repeated; other bit depths scaled to 8 bits
@@ -94,7 +98,7 @@ def _best_epoch(results_csv: Path) -> int | None:
         return None
 
 
-def train(task_cls, dataset: Dataset, config: TrainConfig) -> dict[str, Any]:
+def train_det(task_cls, dataset: Dataset, config: TrainConfig) -> dict[str, Any]:
     import torch
 
     from bench.manifest import package_versions
