@@ -185,7 +185,7 @@ def run_cmd(
 ) -> None:
     """Sweep codecs × qualities × images; write results.parquet/csv, summary.csv/parquet and manifest.json."""
     from bench import api
-    from bench.executors import available_cores
+    from bench.device import available_cores
     from bench.runner import RunConfig
 
     codec_names = _split_list(codecs, "--codecs")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from contextlib import contextmanager
 
 from bench.errors import BenchError
@@ -41,5 +43,44 @@ def one_thread():
     torch.set_num_threads(1)
     try:
         yield
+    finally:
+        torch.set_num_threads(before)
+
+
+# -- the thread policy of a run: what the main process may use beside its cell workers ----------
+
+def available_cores() -> int:
+    """Cores this process may use (its CPU affinity where the OS tells, else all)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def main_threads() -> int | None:
+    torch = sys.modules.get("torch")
+    return torch.get_num_threads() if torch is not None else None
+
+
+@contextmanager
+def cores_left_to_main(busy: int):
+    """While `busy` cores of this machine run cell workers, this process's torch (the tasks
+    scoring a finished group) uses the cores left, at least one; restored afterwards. Yields
+    the thread count it set (None: left alone). The runner asks per group, so once the workers
+    run dry the scoring gets every core back.
+
+    Why: with the default of 2 threads, scoring beside 2 one-thread workers put 4 threads on
+    2 cores (an OpenMP team whose threads wait for a descheduled one: measured 4.5x slower);
+    but pinned to 1 thread for the whole run, the scoring left in the queue after the last cell
+    (most of the default job) ran on one core of two."""
+    if busy <= 0:
+        yield None
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, min(before, available_cores() - busy)))
+    try:
+        yield torch.get_num_threads()
     finally:
         torch.set_num_threads(before)

@@ -2,7 +2,7 @@
 
 `plan` validates the whole request (names, qualities, data, split, tasks, device) before
 any work, so a mistake costs nothing and writes nothing. `execute` takes finished cells from
-the cache and hands every other cell of every group to one executor (`executors.py`: in this
+the cache and hands every other cell of every group to one executor (`bench/executors/`: in this
 process, a local pool of `jobs` workers, or Dask); as each group's last cell comes back, the
 tasks score its decoded images here in the main process (where the GPU is).
 """
@@ -26,7 +26,8 @@ from bench.datasets.base import Dataset, Sample, image_hash
 from bench.datasets.spec import open_dataset
 from bench.device import resolve_device
 from bench.errors import BenchError, UnsupportedInput
-from bench.executors import Cell, Executor, cores_left_to_main, make_executor, prewarm, uses_pool
+from bench.device import cores_left_to_main
+from bench.executors import Cell, Executor, make_executor, prewarm, uses_pool
 from bench.versions import quality_version
 
 REFERENCE = "reference"

@@ -74,7 +74,7 @@ class ThreadsSeenTask(MeanTask):
 def test_tasks_score_on_the_cores_busy_workers_leave_and_threads_come_back(tmp_path):
     import torch
 
-    from bench.executors import available_cores
+    from bench.device import available_cores
 
     class TwoBusyWorkers(InProcessExecutor):
         """Cells in this process, but reporting two busy workers, as a pool of 2 does mid-sweep."""
