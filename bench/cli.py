@@ -95,13 +95,19 @@ def datasets_show_cmd(
     spec: str = typer.Argument(..., help="Dataset as NAME or NAME:PATH."),
     sheet: Optional[Path] = typer.Option(None, "--sheet", help="Contact sheet PNG path. Default: results/datasets/<name>-sheet.png."),
     count: int = typer.Option(12, "--count", help="Samples on the contact sheet."),
+    as_json: bool = typer.Option(False, "--json", help="Print the counts as JSON ({\"splits\": {\"test\": {\"images\": n, \"boxes\": n, ...}}, ...}); no sheet."),
 ) -> None:
     """Counts per split and class, and a contact sheet PNG with mask and box overlays."""
     from bench.datasets.show import describe, print_description, write_contact_sheet
     from bench.datasets.spec import open_dataset
 
     dataset = open_dataset(spec)
-    print_description(describe(dataset), out)
+    description = describe(dataset)
+    if as_json:
+        per_split = description.pop("per_split")
+        _print_json({**description, "splits": per_split})
+        return
+    print_description(description, out)
     target = sheet or Path("results") / "datasets" / f"{dataset.name}-sheet.png"
     write_contact_sheet(dataset, target, count=count)
     err.print(f"contact sheet -> {target}")

@@ -99,7 +99,35 @@ def describe(dataset: Dataset) -> dict:
         "det_classes": det_classes or None,
         "det_boxes": det_boxes if det_classes else {},
         "split_gaps_mm": split_gaps(dataset),
+        **({"lesions": lesion_breakdown(dataset)} if isinstance(dataset.extra, dict) and "lesions" in dataset.extra else {}),
     }
+
+
+SIZE_BINS_MM = (2, 3, 5, 8, 12)
+CONTRAST_BINS = (0.03, 0.06, 0.12, 0.30)
+
+
+def _bin(value: float, edges) -> str:
+    for lo, hi in zip(edges, edges[1:]):
+        if value < hi or hi == edges[-1]:
+            return f"{lo:g}-{hi:g}"
+    return f"{edges[-2]:g}-{edges[-1]:g}"
+
+
+def lesion_breakdown(dataset: Dataset) -> dict:
+    """Simulated lesions per split by diameter (mm), |contrast| (fraction of the local tissue mean) and polarity."""
+    out: dict = {}
+    for s in dataset.samples:
+        row = out.setdefault(s.split, {"lesions": 0, "lesion_free_images": 0, "diameter_mm": Counter(), "contrast": Counter(),
+                                       "polarity": Counter()})
+        records = dataset.extra["lesions"].get(s.id, [])
+        row["lesions"] += len(records)
+        row["lesion_free_images"] += not records
+        for r in records:
+            row["diameter_mm"][_bin(r["diameter_mm"], SIZE_BINS_MM)] += 1
+            row["contrast"][_bin(abs(r["contrast"]), CONTRAST_BINS)] += 1
+            row["polarity"][r["polarity"]] += 1
+    return {split: {k: dict(sorted(v.items())) if isinstance(v, Counter) else v for k, v in row.items()} for split, row in out.items()}
 
 
 def print_description(desc: dict, console) -> None:
