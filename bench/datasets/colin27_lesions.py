@@ -39,14 +39,22 @@ def tissue_mask(sample: Sample) -> np.ndarray:
     return brain & (sample.image >= 0.5 * np.median(sample.image[brain]))
 
 
-def layout(base: Sample, split: str, index: int, rng: np.random.Generator) -> tuple[Sample, list[dict]]:
+def slice_context(base: Sample) -> dict:
+    """What every layout of one slice shares: its tissue mask, distances and noise (computed once)."""
+    from bench.datasets.lesions import noise_sigma, tissue_distance
+
+    tissue = tissue_mask(base)
+    return {"tissue": tissue, "distance": tissue_distance(tissue), "sigma": noise_sigma(base.image, tissue)}
+
+
+def layout(base: Sample, split: str, index: int, rng: np.random.Generator, context: dict | None = None) -> tuple[Sample, list[dict]]:
     """One hybrid image of `base` (a colin27-aal slice) and its lesion records."""
     from bench.datasets.lesions import insert, place
 
+    context = context or slice_context(base)
     count = 0 if rng.random() < P_NONE else int(rng.integers(1, MAX_LESIONS + 1))
-    tissue = tissue_mask(base)
-    lesions = place(rng, tissue, count)
-    image, mask, boxes = insert(base.image, tissue, lesions, base.bit_depth)
+    lesions = place(rng, context["tissue"], count, distance=context["distance"])
+    image, mask, boxes = insert(base.image, context["tissue"], lesions, base.bit_depth, sigma=context["sigma"])
     sample = Sample(id=f"{base.id}-l{index:02d}", image=image, bit_depth=base.bit_depth, modality=base.modality, split=split,
                     mask=mask, boxes=boxes, labels=np.zeros(len(boxes), np.int64))
     return sample, [lesion.record() for lesion in lesions]
@@ -68,10 +76,10 @@ def _build(base: Dataset) -> Dataset:
     samples, records = [], {}
     for split in ("train", "val", "test"):
         for s in base.split(split):
-            z = int(s.id[1:])
+            z, context = int(s.id[1:]), slice_context(s)
             for index in range(LAYOUTS[split]):
                 rng = np.random.default_rng([SEED, SPLIT_CODE[split], z, index])
-                sample, lesions = layout(s, split, index, rng)
+                sample, lesions = layout(s, split, index, rng, context)
                 samples.append(sample)
                 records[sample.id] = lesions
     return Dataset(

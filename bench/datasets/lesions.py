@@ -95,17 +95,23 @@ def noise_sigma(image: np.ndarray, tissue: np.ndarray) -> float:
     return float(1.4826 * np.median(np.abs(residual - np.median(residual))) / math.sqrt(20))
 
 
-def place(rng: np.random.Generator, tissue: np.ndarray, count: int, tries: int = 200) -> list[Lesion]:
-    """Up to `count` lesions inside `tissue`, apart from one another (fewer when the slice has no room)."""
+def tissue_distance(tissue: np.ndarray) -> np.ndarray:
+    """Pixels to the nearest non-tissue pixel (computed once per slice, used by `place`)."""
     from scipy import ndimage
 
+    return ndimage.distance_transform_edt(tissue)
+
+
+def place(rng: np.random.Generator, tissue: np.ndarray, count: int, tries: int = 200,
+          distance: np.ndarray | None = None) -> list[Lesion]:
+    """Up to `count` lesions inside `tissue`, apart from one another (fewer when the slice has no room)."""
     lesions: list[Lesion] = []
-    distance = ndimage.distance_transform_edt(tissue)  # pixels to the nearest non-tissue pixel
+    distance = tissue_distance(tissue) if distance is None else distance
+    ys, xs = np.nonzero(distance > 2)
+    if ys.size == 0:
+        return lesions
     for _ in range(count):
         for _ in range(tries):
-            ys, xs = np.nonzero(distance > 2)
-            if ys.size == 0:
-                return lesions
             k = rng.integers(ys.size)
             candidate = draw_lesion(rng, float(xs[k] + rng.uniform(-0.5, 0.5)), float(ys[k] + rng.uniform(-0.5, 0.5)))
             outer = candidate.diameter_mm / 2 * (1 + HARMONIC_MAX * len(HARMONICS))
@@ -119,13 +125,14 @@ def place(rng: np.random.Generator, tissue: np.ndarray, count: int, tries: int =
     return lesions
 
 
-def insert(image: np.ndarray, tissue: np.ndarray, lesions: list[Lesion], bit_depth: int = 8
+def insert(image: np.ndarray, tissue: np.ndarray, lesions: list[Lesion], bit_depth: int = 8, sigma: float | None = None
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(hybrid image, lesion mask, boxes xyxy): each lesion's plateau set `contrast` away from the mean
-    of the tissue around it (measured on the original), mask where the profile reaches one half."""
+    of the tissue around it (measured on the original), mask where the profile reaches one half.
+    `sigma`: the slice's noise (`noise_sigma`), when already measured."""
     out = image.astype(np.float64)
     mask = np.zeros(image.shape, np.uint8)
-    sigma = noise_sigma(image, tissue)
+    sigma = noise_sigma(image, tissue) if sigma is None else sigma
     boxes = []
     for lesion in lesions:
         weight, (rows, cols) = profile(lesion, image.shape)
