@@ -1,4 +1,5 @@
-"""One run API: plan → execute → summarize → write. The CLI, `bench check` and the tests call it."""
+"""One run API: plan → execute → summarize → write, and the defaults a run starts from (dataset,
+codecs, tasks, where weights go). The CLI, `bench check` and the tests call it; it imports no CLI."""
 
 from __future__ import annotations
 
@@ -9,10 +10,78 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bench.errors import BenchError
 from bench.runner import RunConfig
 
 if TYPE_CHECKING:
     import pandas as pd
+
+
+DEFAULT_DATASETS = ("colin27-aal", "phantom")  # the first available one is `bench run`'s default
+
+
+def split_list(value: str | None, option: str) -> list[str] | None:
+    """A comma-separated option as a list (None stays None); an empty list is an error naming the option."""
+    if value is None:
+        return None
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    if not items:
+        raise BenchError(f"{option}: empty list")
+    return items
+
+
+def default_dataset() -> tuple[str, str | None]:
+    """(the first of DEFAULT_DATASETS that opens here, a note saying why when it is a fallback)."""
+    from bench.datasets.spec import open_dataset
+
+    reasons = []
+    for name in DEFAULT_DATASETS:
+        try:
+            open_dataset(name)
+        except BenchError as exc:
+            reasons.append(str(exc))
+            continue
+        return name, (f"note: using --data {name} because {reasons[0]}" if reasons else None)
+    raise BenchError("no default dataset is available: " + "; ".join(reasons))
+
+
+def default_codecs(dataset) -> tuple[list[str], list[str]]:
+    """Every available codec that can code the dataset (learned ones need weights trained for it),
+    and a note for each one skipped."""
+    from bench import registry
+
+    chosen, notes = [], []
+    for name in registry.list("codec", available=True):
+        why_not = registry.get("codec", name).dataset_reason(dataset)
+        if why_not is None:
+            chosen.append(name)
+        else:
+            notes.append(f"note: skipping codec '{name}': {why_not}")
+    return chosen, notes
+
+
+def default_tasks(dataset) -> tuple[list[str], list[str]]:
+    """Every task whose labels exist in the dataset and whose trained network is installed,
+    and a note for each available task that is skipped (printed once the run is valid)."""
+    from bench import registry
+
+    chosen, notes = [], []
+    for name, plugin in registry.plugins("task").items():
+        why_not = plugin.reason if not plugin.available else plugin.obj.supports(dataset)
+        if why_not is None:
+            chosen.append(name)
+        elif plugin.available:
+            notes.append(f"note: skipping task '{name}': {why_not}")
+    return chosen, notes
+
+
+def default_out(name: str, dataset: str) -> Path:
+    """Where train-task / train-codec write by default, and where `bench run` looks first."""
+    import os
+
+    from bench.checkpoints import checkpoint_name
+
+    return Path(os.environ.get("BENCH_WEIGHTS_DIR", "weights")) / checkpoint_name(name, dataset)
 
 
 @dataclass

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.cli_analysis import register as register_analysis
+from bench.api import default_codecs, default_dataset, default_out, default_tasks, split_list
 from bench.errors import BenchError
 
 app = typer.Typer(help="mvmic-bench: how many bits can a medical image lose before the task model notices?",
@@ -25,28 +26,24 @@ if not out.is_terminal:  # piped or captured: keep whole numbers instead of sque
     out = Console(width=200)
 err = Console(stderr=True)
 
-DEFAULT_DATASETS = ("colin27-aal", "phantom")  # the first available one is `bench run`'s default
-
-
-def _split_list(value: str | None, option: str) -> list[str] | None:
-    if value is None:
-        return None
-    items = [v.strip() for v in value.split(",") if v.strip()]
-    if not items:
-        raise BenchError(f"{option}: empty list")
-    return items
-
 
 def _print_json(rows) -> None:
     sys.stdout.write(json.dumps(rows, indent=2, default=str) + "\n")
 
 
 @app.command("codecs")
-def codecs_cmd(as_json: bool = typer.Option(False, "--json", help="Print a JSON list instead of a table.")) -> None:
+def codecs_cmd(
+    pattern: str = typer.Argument("*", help="Only codecs whose name matches this shell-style pattern, e.g. 'mbt*' or '*jpeg*'."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list instead of a table."),
+) -> None:
     """List codec plugins: family, backend, bit depths, channels, quality scale, availability."""
+    from bench import registry
     from bench.listing import codec_rows
 
-    rows = codec_rows()
+    wanted = set(registry.list("codec", pattern))
+    if not wanted:
+        raise BenchError(f"no codec matches '{pattern}' (codecs: {', '.join(registry.list('codec'))})")
+    rows = [r for r in codec_rows() if r["name"] in wanted]
     if as_json:
         return _print_json(rows)
     table = Table(title="codecs")
@@ -113,60 +110,12 @@ def datasets_show_cmd(
     err.print(f"contact sheet -> {target}")
 
 
-def default_dataset() -> str:
-    """The first of DEFAULT_DATASETS that opens here; says so when it falls back."""
-    from bench.datasets.spec import open_dataset
-
-    reasons = []
-    for name in DEFAULT_DATASETS:
-        try:
-            open_dataset(name)
-        except BenchError as exc:
-            reasons.append(str(exc))
-            continue
-        if reasons:
-            err.print(f"note: using --data {name} because {reasons[0]}", highlight=False, soft_wrap=True)
-        return name
-    raise BenchError("no default dataset is available: " + "; ".join(reasons))
-
-
-def _default_codecs(dataset) -> tuple[list[str], list[str]]:
-    """Every available codec that can code the dataset (learned ones need weights trained for it),
-    and a note for each one skipped."""
-    from bench import registry
-
-    chosen, notes = [], []
-    for name in registry.available("codec"):
-        why_not = registry.get("codec", name).dataset_reason(dataset)
-        if why_not is None:
-            chosen.append(name)
-        else:
-            notes.append(f"note: skipping codec '{name}': {why_not}")
-    return chosen, notes
-
-
-def _default_tasks(dataset) -> tuple[list[str], list[str]]:
-    """Every task whose labels exist in the dataset and whose trained network is installed,
-    and a note for each available task that is skipped (printed once the run is valid)."""
-    from bench import registry
-
-    chosen, notes = [], []
-    for name, plugin in registry.plugins("task").items():
-        why_not = plugin.reason if not plugin.available else plugin.obj.supports(dataset)
-        if why_not is None:
-            chosen.append(name)
-        elif plugin.available:
-            notes.append(f"note: skipping task '{name}': {why_not}")
-    return chosen, notes
-
-
-def _default_out(name: str, dataset: str) -> Path:
-    """Where train-task / train-codec write by default, and where `bench run` looks first."""
-    import os
-
-    from bench.checkpoints import checkpoint_name
-
-    return Path(os.environ.get("BENCH_WEIGHTS_DIR", "weights")) / checkpoint_name(name, dataset)
+def _default_dataset() -> str:
+    """`default_dataset`, with its fallback note on stderr."""
+    name, note = default_dataset()
+    if note:
+        err.print(note, highlight=False, soft_wrap=True)
+    return name
 
 
 @app.command("run")
@@ -194,30 +143,30 @@ def run_cmd(
     from bench.device import available_cores
     from bench.runner import RunConfig
 
-    codec_names = _split_list(codecs, "--codecs")
+    codec_names = split_list(codecs, "--codecs")
     try:
-        qualities = [float(q) for q in _split_list(quality, "--quality")] if quality else None
+        qualities = [float(q) for q in split_list(quality, "--quality")] if quality else None
     except ValueError:
         raise BenchError(f"--quality '{quality}': expected comma-separated numbers")
     try:
-        bpp_targets = [float(b) for b in _split_list(bpp, "--bpp")] if bpp else None
+        bpp_targets = [float(b) for b in split_list(bpp, "--bpp")] if bpp else None
     except ValueError:
         raise BenchError(f"--bpp '{bpp}': expected comma-separated numbers")
     if bpp_targets is not None and any(not b > 0 for b in bpp_targets):
         raise BenchError(f"--bpp '{bpp}': targets must be positive")
     if not 0 < bpp_tolerance < 1:
         raise BenchError(f"--bpp-tolerance must lie in (0, 1), got {bpp_tolerance}")
-    data = data or default_dataset()
+    data = data or _default_dataset()
     notes: list[str] = []
-    task_names = _split_list(task, "--task")
+    task_names = split_list(task, "--task")
     if codec_names is None or task_names is None:  # defaults depend on the data: read it once for both
         from bench.datasets.spec import open_dataset
 
         dataset = open_dataset(data)
         if codec_names is None:
-            codec_names, notes = _default_codecs(dataset)
+            codec_names, notes = default_codecs(dataset)
         if task_names is None:
-            task_names, task_notes = _default_tasks(dataset)
+            task_names, task_notes = default_tasks(dataset)
             notes += task_notes
     elif task_names == ["none"]:
         task_names = []
@@ -263,11 +212,11 @@ def train_task_cmd(
     from bench.tasks.base import TrainConfig
 
     task_cls = registry.get("task", task)
-    dataset = open_dataset(data or default_dataset())
+    dataset = open_dataset(data or _default_dataset())
     if epochs is not None and epochs < 1:
         raise BenchError(f"--epochs must be at least 1, got {epochs}")
     options = _parse_settings(settings)
-    target = out or _default_out(task, dataset.name)
+    target = out or default_out(task, dataset.name)
     if init is not None and not init.is_file():
         raise BenchError(f"--init: no checkpoint at {init}")
     from bench.train.request import train_task
@@ -316,10 +265,10 @@ def train_codec_cmd(
         raise BenchError(f"{'--json' if as_json else '--skip-compile'} applies to --benchmark only")
     if init is not None and not init.is_file():
         raise BenchError(f"--init: no checkpoint at {init}")
-    dataset = open_dataset(data or default_dataset())
-    request = TrainRequest(dataset, out, _default_out(codec, dataset.name), _parse_settings(settings), seed=seed,
+    dataset = open_dataset(data or _default_dataset())
+    request = TrainRequest(dataset, out, default_out(codec, dataset.name), _parse_settings(settings), seed=seed,
                            device=resolve_device(device), resume=resume, init=init, jobs=jobs,
-                           tasks=_split_list(task, "--task") if task else [], stage=stage)
+                           tasks=split_list(task, "--task") if task else [], stage=stage)
     codec_cls.check_train_request(request)
     if benchmark:
         from bench.train.benchmark_cli import benchmark_command

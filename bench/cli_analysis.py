@@ -17,9 +17,9 @@ RESULTS_HELP = "Results folder written by `bench run` (results.parquet, summary,
 
 
 def _names(value: str | None, option: str) -> list[str] | None:
-    from bench.cli import _split_list  # loaded by now: the CLI registers these commands
+    from bench.api import split_list
 
-    return _split_list(value, option)
+    return split_list(value, option)
 
 
 def _json_value(value):
@@ -135,11 +135,11 @@ def register(app: typer.Typer, out: Console) -> None:
     ) -> None:
         """Visual grid: one test image decoded by each codec at a matched rate, the task's prediction over it, the error map."""
         from bench.analysis.grid import visual_grid
-        from bench.cli import _split_list, default_dataset
+        from bench.api import default_dataset, split_list
 
         if not bpp > 0:
             raise BenchError(f"--bpp must be positive, got {bpp}")
-        for path in visual_grid(data or default_dataset(), _split_list(codecs, "--codecs"), task, bpp, out_dir, image):
+        for path in visual_grid(data or default_dataset()[0], split_list(codecs, "--codecs"), task, bpp, out_dir, image):
             typer.echo(str(path))
 
     @app.command("train-plot")

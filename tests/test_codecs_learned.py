@@ -54,9 +54,9 @@ def test_without_weights_the_default_run_skips_with_the_train_command(cli, tmp_p
                "--codecs", "mbt2018-mean", "--out", str(tmp_path / "x"), env={"BENCH_WEIGHTS_DIR": str(tmp_path / "none")})
     assert proc.returncode == 2 and "bench train-codec mbt2018-mean --data phantom" in proc.stderr
     assert len([line for line in proc.stderr.splitlines() if line.strip()]) == 1
-    from bench.cli import _default_codecs
+    from bench.api import default_codecs
 
-    chosen, notes = _default_codecs(open_phantom("mr8"))
+    chosen, notes = default_codecs(open_phantom("mr8"))
     assert "mbt2018-mean" not in chosen and any("bench train-codec mbt2018-mean" in n for n in notes)
 
 
