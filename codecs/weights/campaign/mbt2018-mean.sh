@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The training campaign's commands for mbt2018-mean on colin27-aal, as run (codecs/weights/TRAINING.md, "The
+# campaign loop"). Both cores train (-j 2: rate points side by side, one thread each, bf16 by precision=auto);
+# every run continues from committed weights with --init; the λ ladder grows from 5 to 8 points (0.00004-0.1),
+# new points starting from the committed point of the nearest λ.
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+LADDER="lambdas=[0.1,0.032,0.0115,0.0041,0.0015,0.00055,0.00015,0.00004]"
+out=weights/campaign
+case "${1:-}" in
+  seg1)  # a 10-minute budgeted run from the committed checkpoint
+    bench train-codec mbt2018-mean --data colin27-aal --device cpu -j 2 --init codecs/weights/mbt2018-mean-colin27-aal.safetensors \
+      --set "$LADDER" --set finetune_steps=1000000 --set time_budget_s=600 --out "$out/seg1/mbt2018-mean-colin27-aal.safetensors" ;;
+  seg2)  # its --init continuation, with the session's remaining budget (cut once by kill -9 and continued with --resume)
+    bench train-codec mbt2018-mean --data colin27-aal --device cpu -j 2 --init "$out/seg1/mbt2018-mean-colin27-aal.safetensors" \
+      --set "$LADDER" --set finetune_steps=1000000 --set time_budget_s="${BUDGET:-3000}" --out "$out/seg2/mbt2018-mean-colin27-aal.safetensors" ${RESUME:-} ;;
+  *) echo "usage: $0 seg1|seg2" >&2; exit 2 ;;
+esac
