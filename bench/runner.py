@@ -160,12 +160,39 @@ class _Group:
 def execute(p: Plan, show_progress: bool = True, executor: Executor | None = None) -> RunOutput:
     """Every cell of every group through one executor queue; each group's tasks scored here as
     soon as its last cell is in; rows in sweep order, whatever order the cells finished in.
-    `executor`: one to use (and leave open); default: the one `p.config` asks for."""
+    `executor`: one to use (and leave open); default: the one `p.config` asks for.
+    Three plain steps: schedule the cells, collect them as they finish (scoring each group when
+    its last cell is in), gather rows and task summaries in sweep order."""
     start = time.perf_counter()
     cache = Cache(p.config.cache_dir, enabled=p.config.use_cache)
     hashes = [image_hash(s.image, s.bit_depth) for s in p.samples]
     groups = [_prepare(p, cache, REFERENCE, math.nan, hashes)]
     groups += [_prepare(p, cache, c, q, hashes) for c, qs in p.qualities.items() for q in qs]
+    cells, owners, images = _schedule(p, groups, hashes)
+    own = executor is None
+    if own:
+        c = p.config
+        executor = make_executor(c.executor, c.jobs, c.scheduler, c.cell_timeout)
+    progress = Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), TimeRemainingColumn(), disable=not show_progress, transient=False)
+    scorer = _GroupScorer(p, cache, executor, progress)
+    try:
+        with progress:
+            scorer.bar = progress.add_task("sweep", total=len(groups) * len(p.samples),
+                                           completed=len(groups) * len(p.samples) - len(cells))
+            _collect(groups, cells, owners, images, executor, cache, scorer)
+        info = executor.describe()
+        if scorer.threads_used:
+            info["main_threads_beside_workers"] = sorted(scorer.threads_used)
+    finally:
+        if own:
+            executor.close()
+    rows, task_summaries, task_columns = _gather(groups)
+    return RunOutput(rows, task_summaries, len(cells), sum(g.hits for g in groups), time.perf_counter() - start, task_columns, info)
+
+
+def _schedule(p: Plan, groups: list[_Group], hashes: list[str]) -> tuple[list[Cell], list[tuple[int, int]], dict]:
+    """The cells left to code (each group's `todo`), who owns each (group, image), and their pixels by hash."""
     cells, owners = [], []
     for g, group in enumerate(groups):
         device = p.cell_devices.get(group.codec, "cpu")
@@ -176,62 +203,62 @@ def execute(p: Plan, show_progress: bool = True, executor: Executor | None = Non
                               source=(p.config.data, p.config.split, i)))
             owners.append((g, i))
         group.left = len(group.todo)
-    images = {hashes[i]: p.samples[i].image for _, i in owners}
-    own = executor is None
-    if own:
-        c = p.config
-        executor = make_executor(c.executor, c.jobs, c.scheduler, c.cell_timeout)
-    scoring_threads: set[int] = set()  # torch threads the tasks scored with beside busy workers
-    progress = Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), TimeRemainingColumn(), disable=not show_progress, transient=False)
-    try:
-        with progress:
-            bar = progress.add_task("sweep", total=len(groups) * len(p.samples), completed=len(groups) * len(p.samples) - len(cells))
+    return cells, owners, {hashes[i]: p.samples[i].image for _, i in owners}
 
-            def finish(group: _Group) -> None:
-                group.rows = [b | m for b, m in zip(group.base, group.measured)]
-                for name, task in p.tasks.items():
-                    progress.update(bar, description=f"{group.label} · {name}")
-                    before = {k for r in group.rows for k in r}
-                    with cores_left_to_main(executor.busy_workers()) as threads:
-                        summary = _run_task(cache, task, name, group.decoded, group.rows, group.keys, p.samples)
-                    if threads is not None:
-                        scoring_threads.add(threads)
-                    group.summary.update(summary)
-                    group.columns[name] = [*summary, *(k for r in group.rows for k in r if k not in before)]
-                group.decoded = []  # scored: let the pixels go
 
-            for group in groups:
-                if not group.left:
-                    finish(group)
-            if cells:
-                with closing(executor.run(cells, images)) as finished:
-                    for k, (row, stream, image) in finished:
-                        g, i = owners[k]
-                        group = groups[g]
-                        group.measured[i], group.decoded[i] = row, image
-                        if row["status"] == "ok":
-                            cache.put_cell(group.keys[i], row, stream)
-                        progress.update(bar, advance=1, description=group.label)
-                        group.left -= 1
-                        if not group.left:
-                            finish(group)
-        info = executor.describe()
-        if scoring_threads:
-            info["main_threads_beside_workers"] = sorted(scoring_threads)
-    finally:
-        if own:
-            executor.close()
+class _GroupScorer:
+    """Scores a finished group with every task, on the cores the busy workers leave."""
+
+    def __init__(self, p: Plan, cache: Cache, executor: Executor, progress: Progress) -> None:
+        self.p, self.cache, self.executor, self.progress, self.bar = p, cache, executor, progress, None
+        self.threads_used: set[int] = set()  # torch threads the tasks scored with beside busy workers
+
+    def __call__(self, group: _Group) -> None:
+        group.rows = [b | m for b, m in zip(group.base, group.measured)]
+        for name, task in self.p.tasks.items():
+            self.progress.update(self.bar, description=f"{group.label} · {name}")
+            before = {k for r in group.rows for k in r}
+            with cores_left_to_main(self.executor.busy_workers()) as threads:
+                summary = _run_task(self.cache, task, name, group.decoded, group.rows, group.keys, self.p.samples)
+            if threads is not None:
+                self.threads_used.add(threads)
+            group.summary.update(summary)
+            group.columns[name] = [*summary, *(k for r in group.rows for k in r if k not in before)]
+        group.decoded = []  # scored: let the pixels go
+
+
+def _collect(groups: list[_Group], cells: list[Cell], owners: list[tuple[int, int]], images: dict, executor: Executor,
+             cache: Cache, score) -> None:
+    """Run the cells; file each result under its group (caching the good ones); score a group when its last cell is in."""
+    for group in groups:
+        if not group.left:
+            score(group)
+    if not cells:
+        return
+    with closing(executor.run(cells, images)) as finished:
+        for k, (row, stream, image) in finished:
+            g, i = owners[k]
+            group = groups[g]
+            group.measured[i], group.decoded[i] = row, image
+            if row["status"] == "ok":
+                cache.put_cell(group.keys[i], row, stream)
+            score.progress.update(score.bar, advance=1, description=group.label)
+            group.left -= 1
+            if not group.left:
+                score(group)
+
+
+def _gather(groups: list[_Group]) -> tuple[list[dict], dict, dict[str, list[str]]]:
+    """Rows in sweep order, task summaries per (codec, quality), and each task's columns in first-seen order."""
     rows = [row for group in groups for row in group.rows]
     task_summaries: dict = {}
-    task_columns: dict[str, dict] = {}  # task -> its columns, in first-seen order (sweep order)
+    task_columns: dict[str, dict] = {}
     for group in groups:
         if group.summary:
             task_summaries.setdefault(group_key(group.codec, group.quality), {}).update(group.summary)
         for name, columns in group.columns.items():
             task_columns.setdefault(name, {}).update(dict.fromkeys(columns))
-    return RunOutput(rows, task_summaries, len(cells), sum(g.hits for g in groups), time.perf_counter() - start,
-                     {name: list(columns) for name, columns in task_columns.items()}, info)
+    return rows, task_summaries, {name: list(columns) for name, columns in task_columns.items()}
 
 
 def _prepare(p: Plan, cache: Cache, codec_name: str, quality: float, hashes: list[str]) -> _Group:
