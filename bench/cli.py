@@ -250,11 +250,10 @@ def train_codec_cmd(
     from bench.datasets.spec import open_dataset
     from bench.device import resolve_device
 
-    from bench.train.request import TrainRequest
+    from bench.train.request import TrainRequest, codec_trainer
 
     codec_cls = registry.get("codec", codec)
-    if not callable(getattr(codec_cls, "train", None)):
-        raise BenchError(f"codec '{codec}' is not a trainable learned codec")
+    trainer = codec_trainer(codec_cls)
     if jobs is None:
         import os
 
@@ -276,7 +275,7 @@ def train_codec_cmd(
         print(benchmark_command(codec_cls, request, as_json, progress=lambda line: err.print(line, highlight=False),
                                 skip_compile=skip_compile))
         return
-    manifest, target = codec_cls.train(request)
+    manifest, target = trainer.train(codec_cls, request)
     err.print(f"checkpoint(s) -> {target}")
     _print_json(manifest["rate_points"])
 

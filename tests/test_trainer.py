@@ -84,8 +84,10 @@ def test_jobs_train_points_side_by_side_and_merge_them(tmp_path):
     from bench.checkpoints import load_checkpoint
 
     out = tmp_path / "c.safetensors"
-    manifest = codec_training.train_codec("bmshj2018-hyperprior", open_phantom("mr8"), out,
-                                          {**TINY, "lambdas": [0.05, 0.02, 0.01]}, jobs=2, show_progress=False)
+    from bench.train.parallel import train_codec_parallel
+
+    manifest = train_codec_parallel("bmshj2018-hyperprior", open_phantom("mr8"), out, {**TINY, "lambdas": [0.05, 0.02, 0.01]},
+                                    jobs=2, show_progress=False)
     assert [p["lambda"] for p in manifest["rate_points"]] == [0.01, 0.02, 0.05]
     assert manifest["parallel"]["jobs"] == 2 and len(manifest["parallel"]["parts"]) == 3  # the first point, then two at once
     assert [p["total_steps"] for p in manifest["rate_points"]] == [6 + 4, 6 + 4, 6]
@@ -96,7 +98,7 @@ def test_jobs_train_points_side_by_side_and_merge_them(tmp_path):
 
 def test_benchmark_times_the_real_step_in_each_configuration():
     from bench.train.benchmark import run_benchmark, table
-    from bench.train.benchmark_cli import anchor_recipe
+    from bench.train.anchors import anchor_recipe
 
     factory = functools.partial(anchor_recipe, "mbt2018-mean", open_phantom("mr8"), {**TINY, "threads": None})
     default = {"precision": "bf16", "channels_last": True, "compile": False, "threads": 1}

@@ -19,7 +19,8 @@ the executor or the number of workers.
 
 from __future__ import annotations
 
-from bench.executors.base import Cell, Executor, make_executor, run_cell, split_by_place, uses_pool
+from bench.errors import BenchError
+from bench.executors.base import Cell, Executor, run_cell, split_by_place, uses_pool
 from bench.executors.inprocess import InProcessExecutor
 from bench.executors.pool import LocalPoolExecutor, prewarm
 
@@ -34,3 +35,19 @@ def __getattr__(name: str):
 
         return DaskExecutor
     raise AttributeError(name)
+
+
+def make_executor(kind: str = "local", jobs: int = 1, scheduler: str | None = None,
+                  cell_timeout: float | None = None) -> Executor:
+    """`--executor local` (in-process for one job without a timeout, else a pool) or `dask`."""
+    if kind == "dask":
+        from bench.executors.dask import DaskExecutor
+
+        return DaskExecutor(jobs, scheduler, cell_timeout)
+    if kind != "local":
+        raise BenchError(f"--executor '{kind}': choose local or dask")
+    if scheduler:
+        raise BenchError("--scheduler applies to --executor dask only")
+    if not uses_pool(kind, jobs, cell_timeout):
+        return InProcessExecutor()
+    return LocalPoolExecutor(jobs, cell_timeout)

@@ -1,5 +1,4 @@
-"""What every executor shares: the `Cell`, the `Executor` interface, running one cell here, and
-choosing an executor from the command line (`make_executor`)."""
+"""What every executor shares: the `Cell`, the `Executor` interface, and running one cell here."""
 
 from __future__ import annotations
 
@@ -8,7 +7,6 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Iterator, Mapping
 
-from bench.errors import BenchError
 
 
 @dataclass(frozen=True)
@@ -99,22 +97,3 @@ def _interleave(results: queue.Queue, n_remote: int, local: list[int], cells: li
 
 def uses_pool(kind: str, jobs: int, cell_timeout: float | None) -> bool:
     return kind == "local" and (jobs > 1 or cell_timeout is not None)
-
-
-def make_executor(kind: str = "local", jobs: int = 1, scheduler: str | None = None,
-                  cell_timeout: float | None = None) -> Executor:
-    """`--executor local` (in-process for one job without a timeout, else a pool) or `dask`."""
-    if kind == "dask":
-        from bench.executors.dask import DaskExecutor
-
-        return DaskExecutor(jobs, scheduler, cell_timeout)
-    if kind != "local":
-        raise BenchError(f"--executor '{kind}': choose local or dask")
-    if scheduler:
-        raise BenchError("--scheduler applies to --executor dask only")
-    from bench.executors.inprocess import InProcessExecutor
-    from bench.executors.pool import LocalPoolExecutor
-
-    if not uses_pool(kind, jobs, cell_timeout):
-        return InProcessExecutor()
-    return LocalPoolExecutor(jobs, cell_timeout)

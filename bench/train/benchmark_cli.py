@@ -1,23 +1,10 @@
-"""The recipes the training benchmark times, and its output: which recipe a codec trains with, built
-from picklable factories so the two-process measurement can rebuild it in a fresh process."""
+"""`bench train-codec NAME --benchmark`: the recipe the codec's trainer declares (a picklable factory,
+so the two-process measurement can rebuild it in a fresh process), timed, as a table or JSON lines."""
 
 from __future__ import annotations
 
 import json
 import os
-from typing import Any
-
-
-def anchor_recipe(arch: str, dataset, overrides: dict[str, Any], loop: dict[str, Any]):
-    from bench.train.codec import RateDistortionRecipe, options_for
-
-    return RateDistortionRecipe(arch, dataset, options_for({**overrides, **loop}), from_init=False)
-
-
-def stage2_recipe(dataset, tasks: list[str], overrides: dict[str, Any], device: str, loop: dict[str, Any]):
-    from bench.train.mvmicnet import stage2_recipe_for
-
-    return stage2_recipe_for(dataset, tasks, {**overrides, **loop}, device)
 
 
 def benchmark_command(codec_cls, request, as_json: bool, progress, skip_compile: bool = False) -> str:
@@ -25,7 +12,9 @@ def benchmark_command(codec_cls, request, as_json: bool, progress, skip_compile:
     from bench.train.benchmark import run_benchmark, table
     from bench.train.precision import pick_precision
 
-    factory, name, jobs = codec_cls.training_recipe(request)
+    from bench.train.request import codec_trainer
+
+    factory, name, jobs = codec_trainer(codec_cls).benchmark_recipe(codec_cls, request)
     device = request.device
     probe = factory({})
     precision, _ = pick_precision(str(probe.opts["precision"]), device)

@@ -266,17 +266,11 @@ def load_weights(model, weights: dict) -> None:
 
 def train_codec(arch: str, dataset, out: Path, overrides: dict[str, Any] | None = None, seed: int = 0,
                 device: str = "cpu", resume: bool = False, show_progress: bool = True, label: dict | None = None,
-                init: Path | None = None, jobs: int = 1) -> dict[str, Any]:
-    """Train every rate point of `arch` on `dataset`'s train split; write `out` (all points) + manifest
-    (`label`: extra manifest fields, e.g. MVMICNet's stage 1 saying what it is). `jobs` > 1 trains
-    rate points side by side in that many one-thread processes (`parallel.py`)."""
+                init: Path | None = None) -> dict[str, Any]:
+    """Train every rate point of `arch` on `dataset`'s train split in this process; write `out` (all
+    points) + manifest (`label`: extra manifest fields, e.g. MVMICNet's stage 1 saying what it is).
+    Rate points side by side in several processes: `parallel.train_codec_parallel`."""
     opts = options_for(overrides or {})
-    jobs = min(jobs, len(opts["lambdas"]) - (0 if init else 1))  # the points that can train side by side
-    if jobs > 1:
-        from bench.train.parallel import train_codec_parallel
-
-        return train_codec_parallel(arch, dataset, Path(out), overrides or {}, seed=seed, device=device, resume=resume,
-                                    show_progress=show_progress, label=label, init=init, jobs=jobs)
     recipe = RateDistortionRecipe(arch, dataset, opts, from_init=init is not None)
     trainer = Trainer(recipe, out, seed=seed, device=device, resume=resume, init=init, fingerprint=dataset.fingerprint,
                       show_progress=show_progress)

@@ -324,3 +324,24 @@ def train_mvmicnet(dataset, task_names: list[str], out_dir: Path, overrides: dic
     }
     save_checkpoint(out, weights, manifest)
     return manifest
+
+
+def train(codec_cls, request):
+    """How `bench train-codec mvmicnet` trains (the codec names this module as its `trainer`): (manifest, folder)."""
+    target = request.out or request.default_out.parent
+    manifest = train_mvmicnet(request.dataset, request.tasks or ["seg"], target, request.settings, seed=request.seed,
+                              device=request.device, resume=request.resume, show_progress=request.show_progress,
+                              stages=(request.stage,) if request.stage else (1, 2), init=request.init)
+    return manifest, target
+
+
+def stage2_factory(dataset, tasks: list[str], overrides: dict[str, Any], device: str, loop: dict[str, Any]):
+    return stage2_recipe_for(dataset, tasks, {**overrides, **loop}, device)
+
+
+def benchmark_recipe(codec_cls, request):
+    import functools
+
+    tasks = request.tasks or ["seg"]
+    factory = functools.partial(stage2_factory, request.dataset, tasks, dict(request.settings), request.device)
+    return factory, f"mvmicnet stage 2 ({'+'.join(tasks)})", 1

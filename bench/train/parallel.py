@@ -93,8 +93,9 @@ def _merge_logs(out: Path, parts: list[Path]) -> None:
         writer.writerows(rows)
 
 
-def train_codec_parallel(arch: str, dataset, out: Path, overrides: dict[str, Any], seed: int, device: str, resume: bool,
-                         show_progress: bool, label: dict | None, init: Path | None, jobs: int) -> dict:
+def train_codec_parallel(arch: str, dataset, out: Path, overrides: dict[str, Any], seed: int = 0, device: str = "cpu",
+                         resume: bool = False, show_progress: bool = True, label: dict | None = None, init: Path | None = None,
+                         jobs: int = 2) -> dict:
     from bench.checkpoints import load_checkpoint, save_checkpoint
     from bench.train.codec import options_for, train_codec
 

@@ -21,6 +21,17 @@ def train_task(task_cls, dataset, config) -> dict:
     return getattr(importlib.import_module(module), function)(task_cls, dataset, config)
 
 
+def codec_trainer(codec_cls):
+    """The module a trainable codec names as its `trainer` (it defines `train` and `benchmark_recipe`)."""
+    import importlib
+
+    from bench.errors import BenchError
+
+    if not getattr(codec_cls, "trainer", ""):
+        raise BenchError(f"codec '{codec_cls.name}' is not a trainable learned codec")
+    return importlib.import_module(codec_cls.trainer)
+
+
 @dataclass
 class TrainRequest:
     dataset: Any

@@ -37,30 +37,13 @@ class LearnedCodec(Codec):
     )
     options = (CodecOption("weights", str, "", "a checkpoint file to use instead of the one trained for the dataset"),)
 
-    # -- training: how `bench train-codec NAME` trains this codec (bench/train/) ---------------
+    # -- training: how `bench train-codec NAME` trains this codec ------------------------------
+    trainer: ClassVar[str] = "bench.train.anchors"  # a module with train(codec_cls, request) and benchmark_recipe(...)
+
     @classmethod
     def check_train_request(cls, request) -> None:
         if request.tasks or request.stage:
             raise BenchError(f"--task/--stage apply to mvmicnet only, not '{cls.name}'")
-
-    @classmethod
-    def train(cls, request):
-        """The anchors' recipe (a λ ladder, `bench/train/codec.py`); (manifest, checkpoint path)."""
-        from bench.train.codec import train_codec
-
-        target = request.out or request.default_out
-        manifest = train_codec(cls.architecture, request.dataset, target, request.settings, seed=request.seed, device=request.device,
-                               resume=request.resume, init=request.init, jobs=request.jobs, show_progress=request.show_progress)
-        return manifest, target
-
-    @classmethod
-    def training_recipe(cls, request):
-        """(picklable factory of the recipe the benchmark times: loop options -> Recipe, its name, rate points side by side)."""
-        import functools
-
-        from bench.train.benchmark_cli import anchor_recipe
-
-        return functools.partial(anchor_recipe, cls.architecture, request.dataset, dict(request.settings)), cls.name, request.jobs
 
     def __init__(self, **options) -> None:
         super().__init__(**options)

@@ -45,6 +45,7 @@ class MVMICNet(LearnedCodec):
 
     name = "mvmicnet"
     architecture = "mbt2018-mean"
+    trainer = "bench.train.mvmicnet"  # stage 1 (the anchor's recipe), then stage 2
     options = (
         CodecOption("stage", int, 2, "1: rate–distortion only; 2: fine-tuned with the task loss", choices=(1, 2)),
         CodecOption("task", str, "seg", "the task(s) stage 2 was trained for", choices=TASK_VARIANTS),
@@ -55,27 +56,6 @@ class MVMICNet(LearnedCodec):
     def check_train_request(cls, request) -> None:
         if request.stage not in (None, 1, 2):
             raise BenchError(f"--stage must be 1 or 2, got {request.stage}")
-
-    @classmethod
-    def train(cls, request):
-        """Stage 1 (the anchor's recipe) then stage 2 (`bench/train/mvmicnet.py`); (manifest, folder)."""
-        from bench.train.mvmicnet import train_mvmicnet
-
-        target = request.out or request.default_out.parent
-        manifest = train_mvmicnet(request.dataset, request.tasks or ["seg"], target, request.settings, seed=request.seed,
-                                  device=request.device, resume=request.resume, show_progress=request.show_progress,
-                                  stages=(request.stage,) if request.stage else (1, 2), init=request.init)
-        return manifest, target
-
-    @classmethod
-    def training_recipe(cls, request):
-        import functools
-
-        from bench.train.benchmark_cli import stage2_recipe
-
-        tasks = request.tasks or ["seg"]
-        factory = functools.partial(stage2_recipe, request.dataset, tasks, dict(request.settings), request.device)
-        return factory, f"mvmicnet stage 2 ({'+'.join(tasks)})", 1
 
     @classmethod
     def checkpoint_stem(cls, settings: dict | None = None) -> str:
