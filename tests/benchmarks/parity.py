@@ -47,8 +47,8 @@ def summary(folder: Path, step: int) -> str:
              "selected: val bpp (bytes) | PSNR (decoded) | R–D loss (bytes) |", "|---|---|---|---|---|---|---|---|"]
     by_precision: dict[str, dict[str, list[float]]] = {}
     for name, r in data.items():
-        steps = r["val"][-1][0]
         p = r["point"]
+        steps = int(p["steps"])
         lines.append(f"| {name} | {steps} | {r['train_seconds'] / max(steps, 1):.3f} | {at_step(r, step):.4f} | {best_by(r, common_s):.4f} | "
                      f"{p['val_bpp']:.4f} | {p['val_psnr_decoded']:.2f} dB | {p['val_loss_bytes']:.4f} |")
         agg = by_precision.setdefault(r["precision"], {"step": [], "time": [], "bytes": []})
