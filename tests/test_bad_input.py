@@ -107,6 +107,11 @@ def case_loader_option(tmp):
     return ["run", "--codecs", "jpeg", "--data", f"folder:{folder_tree(tmp / 'f')},colour=1"], "colour"
 
 
+def case_data_path_not_name(tmp):
+    (tmp / "scans").mkdir(exist_ok=True)
+    return ["run", "--codecs", "jpeg", "--data", str(tmp / "scans")], f"use --data folder:{tmp / 'scans'}"
+
+
 def case_bpp_negative(tmp):
     return ["run", "--codecs", "jpeg", "--data", "phantom", "--bpp", "-0.1"], "-0.1"
 
