@@ -121,6 +121,7 @@ def phantom_run(tmp_path_factory):
                           env=env, timeout=300, cwd=root)
     lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
     assert proc.returncode == 0 and lines, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "Ultralytics Settings" not in proc.stdout + proc.stderr  # its first-run banner (docs.ultralytics.com) stays quiet
     return ckpt, json.loads(lines[-1][len("RESULT "):]), root
 
 

@@ -61,8 +61,20 @@ def ultralytics():
     import torch
 
     threads, omp = torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS")
+    # a first import writes its settings file and logs a banner pointing at `yolo settings` and
+    # docs.ultralytics.com: quiet for that import only, in a tool that stays offline
+    quiet = "ultralytics" not in sys.modules and "YOLO_VERBOSE" not in os.environ and \
+        not (Path(os.environ["YOLO_CONFIG_DIR"]) / "Ultralytics" / "settings.json").exists()
+    if quiet:
+        os.environ["YOLO_VERBOSE"] = "False"
     import ultralytics as ul
-    from ultralytics.utils import SETTINGS, USER_CONFIG_DIR
+    from ultralytics.utils import LOGGER, SETTINGS, USER_CONFIG_DIR
+
+    if quiet:
+        import logging
+
+        del os.environ["YOLO_VERBOSE"]
+        LOGGER.setLevel(logging.INFO)
 
     _place_fonts(Path(USER_CONFIG_DIR))  # where it actually looks, also if imported before us
     if SETTINGS.get("sync", True):
