@@ -199,6 +199,7 @@ def yolo_tree(root):
     return root
 
 
+@pytest.mark.filterwarnings("ignore:.*split .* has no (pixel|box) of class:bench.errors.DataWarning")  # tiny fixture splits; the warning is tested in test_real_data.py
 def test_yolo(tmp_path):
     ds = open_yolo(str(yolo_tree(tmp_path / "y") / "data.yaml"))
     assert ds.det_classes == ["polyp", "tool"] and ds.tasks == ["det"]
@@ -301,6 +302,7 @@ def nifti_pair(root, shape=(24, 20, 30), label_shape=None):
     return root, hu, label
 
 
+@pytest.mark.filterwarnings("ignore:.*split .* has no (pixel|box) of class:bench.errors.DataWarning")  # tiny fixture splits; the warning is tested in test_real_data.py
 def test_nifti_pair_options(tmp_path):
     root, hu, label = nifti_pair(tmp_path / "n")
     ds = open_nifti(f"{root / 'ct.nii.gz'},label={root / 'ct_seg.nii.gz'},axis=2,classes=liver+tumor")
@@ -408,6 +410,7 @@ def dicom_series(root, n=10, shape=(16, 12)):
     return raws
 
 
+@pytest.mark.filterwarnings("ignore:.*split .* has no (pixel|box) of class:bench.errors.DataWarning")  # tiny fixture splits; the warning is tested in test_real_data.py
 def test_dicom_rescale_and_seg(tmp_path):
     root = tmp_path / "study"
     raws = dicom_series(root)

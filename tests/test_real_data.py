@@ -124,6 +124,7 @@ def nifti_top_empty(root, n=60, labelled=40, lesion_until=None):
     return root / "ct.nii.gz"
 
 
+@pytest.mark.filterwarnings("ignore:.*split .* has no (pixel|box) of class:bench.errors.DataWarning")  # tiny fixture splits; the warning is tested in test_real_data.py
 def test_skip_empty_before_the_split_keeps_every_split_labelled(tmp_path):
     image = nifti_top_empty(tmp_path / "n")
     with pytest.warns(DataWarning, match="the test split .* has no pixel of class 'organ', 'lesion'"):
