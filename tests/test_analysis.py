@@ -254,3 +254,28 @@ def test_map_is_re_weighted_from_the_stored_detections(tmp_path):
         _, resampled = c.resampled(np.ones((1, 8)))
         np.testing.assert_allclose(resampled[0], c.points()[1], atol=5e-4)  # faster-coco-eval accumulates in float32
     assert c.points()[1][0] < c.points()[1][-1]  # noisier boxes at the lower rate score lower
+
+
+def test_one_exactly_coded_image_leaves_the_psnr_bd_rate_as_the_summary_leaves_its_mean(tmp_path):
+    """Issue 26.3: a blank slice coded losslessly (PSNR inf) in 'good' at its top point made every
+    mean inf and the BD-rate 'usable rate points: 0'; the mean now skips it (n_exact counts it)."""
+    path = _folder(tmp_path)
+    results = pd.read_parquet(path / "results.parquet")
+    exact = (results.codec == "good") & (results.quality == 4.0) & (results.image_id == "im3")
+    results.loc[exact, "psnr"] = math.inf
+    results.to_parquet(path / "results.parquet")
+    record = {r.codec: r for r in bd_rates(read_results(path), "base", "psnr", n_draws=100)}["good"]
+    assert record.status == "ok" and record.bd_rate == pytest.approx(-20.0, abs=2.0) and record.ci_low < record.bd_rate < record.ci_high
+
+
+def test_a_codec_that_coded_nothing_is_named_not_the_anchor(tmp_path):
+    """Issue 26.4: vvc unsupported on every 16-bit image used to print 'anchor has 0 usable rate point(s)'."""
+    path = _folder(tmp_path)
+    results = pd.read_parquet(path / "results.parquet")
+    mine = results.codec == "bad"
+    results.loc[mine, ["status", "error"]] = ["unsupported", "codec 'bad' does not code 16-bit images"]
+    results.loc[~mine, "error"] = ""
+    results.to_parquet(path / "results.parquet")
+    record = {r.codec: r for r in bd_rates(read_results(path), "base", "psnr", n_draws=0)}["bad"]
+    assert math.isnan(record.bd_rate)
+    assert record.status == "codec bad coded no image (unsupported: codec 'bad' does not code 16-bit images)"

@@ -98,6 +98,10 @@ def bd_rates(folder: ResultsFolder, anchor: str, metric: str, codecs: list[str] 
     out = []
     for codec in codecs:
         folder.require_codec(codec, "--codecs")
+        blame = _none_coded(folder, [codec, anchor])
+        if blame:  # name the codec that coded nothing, not whichever curve is checked first
+            out.append(BDRate(codec, anchor, metric, math.nan, math.nan, math.nan, math.nan, blame, 0, 0, ""))
+            continue
         images = common_images(folder, [anchor, codec])
         a, t = curve(folder, anchor, metric, images), curve(folder, codec, metric, images)
         value, overlap, status, used = bd_rate_of(a.points(), t.points(), higher, min_overlap, rising_part)
@@ -111,6 +115,19 @@ def bd_rates(folder: ResultsFolder, anchor: str, metric: str, codecs: list[str] 
             note = "; ".join(filter(None, [note, f"no interval: the results hold no per-image values of '{metric}'"]))
         out.append(BDRate(codec, anchor, metric, value, low, high, overlap, status, used, len(images), note))
     return out
+
+
+def _none_coded(folder: ResultsFolder, codecs: list[str]) -> str:
+    """Why no BD-rate can exist: a codec with no image coded at all (unsupported or failed everywhere)."""
+    rows = folder.results
+    for codec in codecs:
+        mine = rows[rows.codec == codec]
+        if len(mine) and not (mine.status == "ok").any():
+            reasons = mine.loc[mine.error.astype(str) != "", "error"].astype(str)
+            why = f": {reasons.iloc[0]}" if len(reasons) else ""
+            role = "anchor" if codec == codecs[-1] else "codec"
+            return f"{role} {codec} coded no image ({', '.join(sorted(set(mine.status)))}{why})"
+    return ""
 
 
 def _bootstrap(a: Curve, t: Curve, higher: bool, min_overlap: float, rising_part: bool, weights: np.ndarray) -> tuple[float, float, float]:

@@ -38,8 +38,8 @@ class Curve:
         return self.per_image or self.resample_metric is not None
 
     def points(self) -> tuple[np.ndarray, np.ndarray]:
-        """(mean bpp, metric) per rate point, sorted by bpp."""
-        bpp, metric = self.bpp.mean(axis=1), self.metric.mean(axis=1)
+        """(mean bpp, metric) per rate point, sorted by bpp; the metric's mean as the summary takes it."""
+        bpp, metric = self.bpp.mean(axis=1), finite_mean(self.metric, np.ones((1, self.metric.shape[1])))[0]
         order = np.argsort(bpp, kind="stable")
         return bpp[order], metric[order]
 
@@ -47,9 +47,22 @@ class Curve:
         """B×Q (bpp, metric) for B image-weight vectors, each row sorted by bpp."""
         total = weights.sum(axis=1, keepdims=True)
         bpp = weights @ self.bpp.T / total
-        metric = weights @ self.metric.T / total if self.per_image else self.resample_metric(weights)
+        metric = finite_mean(self.metric, weights) if self.per_image else self.resample_metric(weights)
         order = np.argsort(bpp, axis=1, kind="stable")
         return np.take_along_axis(bpp, order, axis=1), np.take_along_axis(metric, order, axis=1)
+
+
+def finite_mean(metric: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """B×Q weighted means of a Q×N metric over its finite values, the summary's rule (`results.py`):
+    an image coded exactly (PSNR inf) leaves the mean and is counted in `n_exact`; a point whose
+    every image is exact stays inf."""
+    finite = np.isfinite(metric)
+    counted = weights @ finite.T
+    sums = weights @ np.where(finite, metric, 0.0).T
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = sums / counted
+    every_exact = np.isposinf(metric).all(axis=1) & (metric.shape[1] > 0)
+    return np.where(counted > 0, mean, np.where(every_exact[None, :], np.inf, np.nan))
 
 
 def common_images(folder: ResultsFolder, codecs: list[str]) -> list[str]:
