@@ -164,7 +164,7 @@ def test_on_a_cuda_machine_learned_codec_cells_still_go_to_the_workers(monkeypat
     from bench.cells import codec_instance
     from bench.executors import Executor, run_cell, split_by_place
     from bench.runner import RunConfig, execute, plan
-    from tests.codecs_for_tests import FlakyCodec
+    from codecs_for_tests import FlakyCodec
 
     class OnDevice(FlakyCodec):
         name = "on-device-test"
