@@ -48,26 +48,23 @@ DEFAULTS: dict[str, Any] = {
 LR_FLOOR = 0.02  # of the peak rate, at the end of the cosine
 
 
-class SegTraining:
+def seg_training(unet, deep_weight: float):
     """The U-Net plus, with deep supervision, its training-only heads: one module for the optimiser."""
+    from torch import nn
 
-    @staticmethod
-    def build(unet, deep_weight: float):
-        from torch import nn
+    from bench.tasks.seg.train import DeepSupervision
 
-        from bench.tasks.seg.train import DeepSupervision
+    class Wrapped(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = unet
+            self.deep = DeepSupervision(unet, deep_weight) if deep_weight > 0 else None
+            self.heads = self.deep.heads if self.deep is not None else None
 
-        class Wrapped(nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.net = unet
-                self.deep = DeepSupervision(unet, deep_weight) if deep_weight > 0 else None
-                self.heads = self.deep.heads if self.deep is not None else None
+        def forward(self, x):
+            return self.net(x)
 
-            def forward(self, x):
-                return self.net(x)
-
-        return Wrapped()
+    return Wrapped()
 
 
 class SegmentationRecipe(Recipe):
@@ -109,7 +106,7 @@ class SegmentationRecipe(Recipe):
         self.device = device
         self.gen = torch.Generator().manual_seed(int(torch.initial_seed()) % 2**63)
         unet = UNet(self.channels, len(self.class_names), base=int(self.opts["base"]), coords=bool(self.opts["coords"]))
-        model = SegTraining.build(unet, float(self.opts["deep_supervision"])).to(device)
+        model = seg_training(unet, float(self.opts["deep_supervision"])).to(device)
         self.class_w_t = torch.from_numpy(self.class_w).to(device)
         one_shape = len(self.shapes) == 1
         self.images = normalise([s.image for s in self.train_set], [s.bit_depth for s in self.train_set], self.channels) if one_shape else None

@@ -220,7 +220,7 @@ class Trainer:
                     self._new_optimisers()
                     self.st.update(fresh=False, best=None, step_in_point=0, point_started_s=self.st["elapsed_s"])
                     progress.update(bar, description=f"{self.recipe.name} {plan[i]['label']}")
-                self._train_point(i, plan[i], started, progress, bar)
+                self._train_point(i, plan[i], len(plan), started, progress, bar)
                 finish_started = time.perf_counter()
                 self._finish_point(i)
                 self.st["finish_cost_s"] = time.perf_counter() - finish_started
@@ -244,9 +244,9 @@ class Trainer:
         left = float(budget) - self.st["point_started_s"] - FINISH_RESERVE * self.st["finish_cost_s"] * left_points
         return max(left / left_points, 1.0)
 
-    def _train_point(self, i: int, point: dict, started: float, progress, bar) -> None:
+    def _train_point(self, i: int, point: dict, n_points: int, started: float, progress, bar) -> None:
         steps, val_every = int(point["steps"]), int(self.opts["val_every"])
-        share = self._share_s(len(self.recipe.points()))
+        share = self._share_s(n_points)
         while self.st["step_in_point"] < steps:
             in_point_s = self.st["elapsed_s"] - self.st["point_started_s"]
             if share is not None and in_point_s >= share:
