@@ -157,7 +157,7 @@ def register(app: typer.Typer, out: Console) -> None:
     def lossless_cmd(
         results: Path = typer.Argument(..., help=RESULTS_HELP),
         metric: str = typer.Option("dice", "--metric", "-m", help="Task metric: dice, map50_95, miou, ... (or psnr)."),
-        tolerance: Optional[float] = typer.Option(None, "--tolerance", help="Allowed loss against uncompressed. Default: 0.02 for Dice/mAP/mIoU."),
+        tolerance: Optional[float] = typer.Option(None, "--tolerance", help="Allowed loss against uncompressed. Default: 0.02 for Dice/mAP/mIoU/sensitivity, 5% of the uncompressed d′ for dprime."),
         codecs: Optional[str] = typer.Option(None, "--codecs", "-c", help="Comma-separated codecs. Default: all in the folder."),
         draws: int = typer.Option(1000, "--draws", help="Bootstrap draws over images for the 95% interval (0: none)."),
         as_json: bool = typer.Option(False, "--json", help="One JSON record per codec."),

@@ -65,6 +65,15 @@ class Plan:
     cell_devices: dict[str, str] = field(default_factory=dict)  # codec label -> where its cells code ("cpu": the workers)
 
 
+def default_qualities(codec, name: str, dataset: Dataset) -> list[float]:
+    """The codec's default ladder, or the one the dataset sets for it (`extra["qualities"]`, by codec
+    name): a dataset whose task breaks at other rates (small lesions) reaches further than the
+    codec's everyday ladder."""
+    ladders = (dataset.extra or {}).get("qualities") or {}
+    ladder = ladders.get(getattr(codec, "name", name), ladders.get(name.split(":", 1)[0]))
+    return list(ladder) if ladder is not None else list(codec.scale.defaults)
+
+
 def plan(config: RunConfig) -> Plan:
     if not config.codecs:
         raise BenchError("--codecs: no codec selected")
@@ -103,7 +112,7 @@ def plan(config: RunConfig) -> Plan:
             rate_match[name] = [m.record() for m in matches]
             qualities[name] = list(dict.fromkeys(m.quality for m in matches))
             continue
-        wanted = config.qualities if config.qualities is not None else list(codec.scale.defaults)
+        wanted = config.qualities if config.qualities is not None else default_qualities(codec, name, dataset)
         qualities[name] = [codec.scale.check(name, q) for q in wanted]
     tasks = {}
     for name in config.tasks:

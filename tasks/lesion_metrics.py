@@ -12,7 +12,8 @@ many false alarms per image, and how well were they outlined?"
   lesion against the predicted components touching it; a missed lesion scores 0.
 
 Both return per-lesion records (hit or Dice), so results can be broken down by lesion size and
-contrast, and resampled over images for intervals by `bench.analysis`.
+contrast. `FrocTable` matches once and re-weights images for bootstrap intervals (the task's
+summary and `bench.analysis` curves both use it), as `tasks/det/bootstrap.py` does for mAP.
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ from dataclasses import dataclass
 import numpy as np
 
 FP_RATES = (0.5, 1.0)
+# Summary names: `sensitivity` at 1 false positive per image (the headline), `sensitivity_fp05` at 0.5.
+SENSITIVITY_AT = {"sensitivity": 1.0, "sensitivity_fp05": 0.5}
+# Lesion bins of the breakdowns (diameter in mm, |contrast| as a fraction of the local tissue level).
+SIZE_BINS = {"small": (0.0, 4.0), "medium": (4.0, 8.0), "large": (8.0, np.inf)}
+CONTRAST_BINS = {"faint": (0.0, 0.1), "moderate": (0.1, 0.2), "strong": (0.2, np.inf)}
 
 
 @dataclass
@@ -99,4 +105,83 @@ def lesion_dice(gt_mask: np.ndarray, pred_mask: np.ndarray) -> list[float]:
         touching = touching[touching > 0]
         predicted = np.isin(pred_labels, touching) if touching.size else np.zeros_like(lesion)
         out.append(float(2 * (lesion & predicted).sum() / (lesion.sum() + predicted.sum())))
+    return out
+
+
+class FrocTable:
+    """Detections matched to lesions once per image; `sensitivity` re-weights images (B×N counts).
+
+    Detections scoring below the point where the unweighted curve passes `TAIL` false positives per
+    image are dropped: no resampled curve comes back under 1 FP/image from there (a bootstrap draw
+    would need a few images to hold ~4× the split's false-positive density), and they are most of a
+    conf ≥ 0.001 detector's output."""
+
+    TAIL = 4.0
+
+    def __init__(self, gt_boxes: list[np.ndarray], det_boxes: list[np.ndarray], det_scores: list[np.ndarray]) -> None:
+        self.n_lesions = np.array([len(np.asarray(g).reshape(-1, 4)) for g in gt_boxes], np.float64)
+        self.curve = froc(gt_boxes, det_boxes, det_scores)
+        score, image, tp = [], [], []
+        for i, best in enumerate(self.curve.lesion_scores):
+            found = best[np.isfinite(best)]
+            score += found.tolist(); image += [i] * len(found); tp += [True] * len(found)
+        for i, (gt, det, scores) in enumerate(zip(gt_boxes, det_boxes, det_scores)):
+            hits = _centre_hits(np.asarray(det, float).reshape(-1, 4), np.asarray(gt, float).reshape(-1, 4)).any(axis=1)
+            fp = np.asarray(scores, float).reshape(-1)[~hits]
+            score += fp.tolist(); image += [i] * len(fp); tp += [False] * len(fp)
+        order = np.argsort(-np.asarray(score), kind="mergesort")
+        score, image, tp = np.asarray(score)[order], np.asarray(image, np.int64)[order], np.asarray(tp, bool)[order]
+        fp_per_image = np.cumsum(~tp) / max(len(gt_boxes), 1)
+        keep = int(np.searchsorted(fp_per_image, self.TAIL, side="right"))
+        self.score, self.image, self.tp = score[:keep], image[:keep], tp[:keep]
+        self.last = np.r_[self.score[1:] != self.score[:-1], True] if keep else np.zeros(0, bool)
+
+    def sensitivity(self, weights: np.ndarray, fp_rate: float, chunk: int = 50) -> np.ndarray:
+        """B sensitivities at `fp_rate` false positives per image, one per image-weight row."""
+        weights = np.atleast_2d(np.asarray(weights, np.float64))
+        out = np.zeros(len(weights))
+        if not len(self.score):
+            return out
+        for start in range(0, len(weights), chunk):
+            w = weights[start:start + chunk]
+            lesions, images = w @ self.n_lesions, w.sum(axis=1)
+            at = w[:, self.image]
+            found = np.cumsum(np.where(self.tp, at, 0.0), axis=1)[:, self.last]
+            false = np.cumsum(np.where(self.tp, 0.0, at), axis=1)[:, self.last]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                sens = np.where(false <= fp_rate * images[:, None] + 1e-9, found / lesions[:, None], 0.0)
+            out[start:start + chunk] = np.nan_to_num(sens.max(axis=1, initial=0.0))
+        return out
+
+
+def froc_summary(gt_boxes: list[np.ndarray], det_boxes: list[np.ndarray], det_scores: list[np.ndarray],
+                 draws: int = 1000, seed: int = 0) -> dict[str, float]:
+    """`sensitivity` (1 FP/image) and `sensitivity_fp05` with 95% bootstrap intervals over images."""
+    table = FrocTable(gt_boxes, det_boxes, det_scores)
+    n = len(gt_boxes)
+    counts = np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=draws).astype(np.float64) if n else np.zeros((0, 0))
+    out = {}
+    for name, rate in SENSITIVITY_AT.items():
+        out[name] = table.curve.at(rate)[0]
+        lo, hi = np.percentile(table.sensitivity(counts, rate), [2.5, 97.5]) if n else (np.nan, np.nan)
+        out[f"{name}_lo"], out[f"{name}_hi"] = float(lo), float(hi)
+    return out
+
+
+def lesion_bin(record: dict) -> tuple[str, str]:
+    """(size bin, contrast bin) of a lesion record (`bench.datasets.lesions.Lesion.record`)."""
+    size = next(k for k, (lo, hi) in SIZE_BINS.items() if lo <= record["diameter_mm"] < hi)
+    contrast = next(k for k, (lo, hi) in CONTRAST_BINS.items() if lo <= abs(record["contrast"]) < hi)
+    return size, contrast
+
+
+def found_by_bin(found: np.ndarray, records: list[dict]) -> dict[str, float]:
+    """One image's lesion counts and lesions found per bin: `lesions_<bin>` and `found_<bin>`,
+    so a split's sensitivity per bin is a ratio of sums (and resamples over images)."""
+    out = {f"{kind}_{b}": 0.0 for b in (*SIZE_BINS, *CONTRAST_BINS) for kind in ("lesions", "found")}
+    out["lesions"], out["found"] = float(len(records)), float(np.sum(found))
+    for hit, record in zip(found, records):
+        for b in lesion_bin(record):
+            out[f"lesions_{b}"] += 1
+            out[f"found_{b}"] += float(hit)
     return out

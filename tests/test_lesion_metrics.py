@@ -41,3 +41,114 @@ def test_lesion_dice_scores_each_lesion_against_the_components_touching_it():
     pred[2:6, 2:6] = 1
     pred[10:14, 12:20] = 1  # 32 px, 8 overlap
     assert lesion_dice(gt, pred) == [1.0, pytest.approx(2 * 8 / (16 + 32)), 0.0]
+
+
+def _random_split(rng, n_images=40):
+    gt, det, scores = [], [], []
+    for _ in range(n_images):
+        g = rng.uniform(0, 90, (rng.integers(0, 4), 2))
+        gt.append(np.hstack([g, g + rng.uniform(2, 10, g.shape)]))
+        hit = gt[-1][rng.random(len(g)) < 0.7] + rng.normal(0, 0.5, (1, 4))  # most lesions found, a little off
+        fp = rng.uniform(0, 90, (rng.integers(0, 5), 2))
+        det.append(np.vstack([hit, np.hstack([fp, fp + 4])]))
+        scores.append(np.r_[rng.uniform(0.3, 1, len(hit)), rng.uniform(0, 0.8, len(fp))])
+    return gt, det, scores
+
+
+def test_froc_table_with_every_image_drawn_once_is_the_froc_itself():
+    from bench.tasks.lesion_metrics import FrocTable
+
+    gt, det, scores = _random_split(np.random.default_rng(3))
+    table, curve = FrocTable(gt, det, scores), froc(gt, det, scores)
+    for rate in (0.1, 0.5, 1.0, 2.0):
+        assert table.sensitivity(np.ones((1, len(gt))), rate)[0] == pytest.approx(curve.at(rate)[0])
+    # doubling every image's weight is the same split
+    assert table.sensitivity(np.full((1, len(gt)), 2.0), 1.0)[0] == pytest.approx(curve.at(1.0)[0])
+
+
+def test_froc_table_reweights_images():
+    from bench.tasks.lesion_metrics import FrocTable
+
+    gt = [np.array([[0, 0, 4, 4]]), np.array([[0, 0, 4, 4]])]
+    det = [np.array([[1, 1, 3, 3]]), np.zeros((0, 4))]  # image 0 found, image 1 missed
+    table = FrocTable(gt, det, [np.array([0.9]), np.zeros(0)])
+    np.testing.assert_allclose(table.sensitivity(np.array([[1, 1], [2, 0], [0, 2]]), 1.0), [0.5, 1.0, 0.0])
+
+
+def test_froc_summary_brackets_its_point_value():
+    from bench.tasks.lesion_metrics import froc_summary
+
+    gt, det, scores = _random_split(np.random.default_rng(5), 60)
+    out = froc_summary(gt, det, scores, draws=200)
+    for name in ("sensitivity", "sensitivity_fp05"):
+        assert out[f"{name}_lo"] <= out[name] <= out[f"{name}_hi"] and out[f"{name}_lo"] < out[f"{name}_hi"]
+    assert out["sensitivity_fp05"] <= out["sensitivity"]
+
+
+def test_lesions_found_are_counted_per_size_and_contrast_bin():
+    from bench.tasks.lesion_metrics import found_by_bin
+
+    records = [{"diameter_mm": 2.5, "contrast": -0.05}, {"diameter_mm": 9.0, "contrast": 0.25}, {"diameter_mm": 3.0, "contrast": 0.15}]
+    row = found_by_bin(np.array([True, True, False]), records)
+    assert (row["lesions"], row["found"]) == (3, 2)
+    assert (row["lesions_small"], row["found_small"], row["lesions_large"], row["found_large"]) == (2, 1, 1, 1)
+    assert (row["lesions_faint"], row["found_faint"], row["lesions_moderate"], row["found_moderate"]) == (1, 1, 1, 0)
+
+
+def test_a_one_class_detector_reports_lesion_sensitivity_with_breakdowns():
+    from bench.datasets.base import Sample
+    from bench.tasks.det.metrics import DetectionMetric
+
+    samples = [Sample(id=f"i{k}", image=np.zeros((64, 64), np.uint8), bit_depth=8, boxes=np.array([[10.0, 10, 14, 14], [40, 40, 50, 50]]),
+                      labels=np.zeros(2, np.int64)) for k in range(4)]
+    records = {s.id: [{"diameter_mm": 3.0, "contrast": 0.05}, {"diameter_mm": 9.0, "contrast": 0.3}] for s in samples}
+    metric = DetectionMetric(["lesion"], records)
+    # every image: the large lesion found (0.9), the small one missed, one false positive (0.5)
+    metric.update([{"boxes": np.array([[41.0, 41, 49, 49], [20, 50, 24, 54]]), "scores": np.array([0.9, 0.5]),
+                    "labels": np.zeros(2, np.int64)}] * 4, samples)
+    scores = metric.compute()
+    assert scores.summary["sensitivity"] == pytest.approx(0.5) and scores.summary["sensitivity_fp05"] == pytest.approx(0.5)
+    assert scores.summary["sensitivity_small"] == 0.0 and scores.summary["sensitivity_large"] == 1.0
+    assert scores.per_image[0]["lesions"] == 2 and scores.per_image[0]["found"] == 1
+    assert DetectionMetric(["a", "b"]).class_names and "sensitivity" not in _two_class_summary()
+
+
+def _two_class_summary():
+    from bench.datasets.base import Sample
+    from bench.tasks.det.metrics import DetectionMetric
+
+    s = Sample(id="x", image=np.zeros((32, 32), np.uint8), bit_depth=8, boxes=np.array([[1.0, 1, 5, 5]]), labels=np.array([1]))
+    metric = DetectionMetric(["a", "b"])
+    metric.update([{"boxes": np.array([[1.0, 1, 5, 5]]), "scores": np.array([0.9]), "labels": np.array([1])}], [s])
+    return metric.compute().summary
+
+
+def test_binary_segmentation_reports_lesion_wise_dice_where_pixel_dice_hides_a_missed_lesion():
+    from bench.datasets.base import Sample
+    from bench.tasks.seg.metrics import SegMetric
+
+    mask = np.zeros((40, 40), np.uint8)
+    mask[2:22, 2:22] = 1  # 400 px, found exactly
+    mask[30:32, 30:32] = 1  # 4 px, missed
+    empty = np.zeros_like(mask)
+    metric = SegMetric(["background", "lesion"], hd95=False)
+    pred = mask.copy()
+    pred[30:32, 30:32] = 0
+    metric.update([pred, empty], [Sample(id="a", image=mask, bit_depth=8, mask=mask), Sample(id="b", image=mask, bit_depth=8, mask=empty)])
+    scores = metric.compute()
+    assert scores.per_image[0]["dice"] > 0.99 and scores.per_image[0]["lesion_dice"] == pytest.approx(0.5)
+    assert np.isnan(scores.per_image[1]["lesion_dice"]) and scores.summary["lesion_dice"] == pytest.approx(0.5)
+    assert "lesion_dice" not in SegMetric(["background", "a", "b"], hd95=False).compute().summary
+
+
+def test_tiny_lesion_boxes_grow_to_the_minimum_in_the_detector_s_training_labels(tmp_path):
+    from bench.datasets.base import Dataset, Sample
+    from bench.train.det import write_yolo_dataset
+
+    s = Sample(id="a", image=np.zeros((100, 50), np.uint8), bit_depth=8, split="train",
+               boxes=np.array([[10.0, 20, 12, 23], [0, 0, 30, 40]]), labels=np.zeros(2, np.int64))
+    data = Dataset(name="d", samples=[s], det_classes=["lesion"])
+    write_yolo_dataset(tmp_path, data, {"train": [s]}, min_box=8)
+    rows = np.loadtxt(tmp_path / "labels" / "train" / "a.txt")
+    np.testing.assert_allclose(rows[0, 1:] * [50, 100, 50, 100], [11, 21.5, 8, 8], atol=1e-4)  # centre kept, 8×8 px
+    np.testing.assert_allclose(rows[1, 1:] * [50, 100, 50, 100], [15, 20, 30, 40], atol=1e-4)  # big boxes untouched

@@ -152,10 +152,12 @@ def test_smoke_checkpoint_evaluates_and_loads_safely(phantom_run, monkeypatch):
     task = DetectionTask(ds, checkpoint=str(ckpt))
     test = ds.split("test")
     scores = task.evaluate([s.image for s in test], test, batch_size=3)
-    assert set(scores.summary) == {"map50", "map50_95", "map50_lo", "map50_hi", "map50_95_lo", "map50_95_hi"}
+    sensitivity = {f"{name}{end}" for name in ("sensitivity", "sensitivity_fp05") for end in ("", "_lo", "_hi")}  # one class: lesion-wise too
+    assert ds.det_classes and len(ds.det_classes) == 1
+    assert set(scores.summary) == {"map50", "map50_95", "map50_lo", "map50_hi", "map50_95_lo", "map50_95_hi"} | sensitivity
     assert all(0.0 <= v <= 1.0 for v in scores.summary.values())
     assert scores.summary["map50_lo"] <= scores.summary["map50_hi"]
-    assert len(scores.per_image) == len(test) and all(set(d) == {"n_det", "det_boxes", "gt_boxes"} for d in scores.per_image)
+    assert len(scores.per_image) == len(test) and all(set(d) == {"n_det", "det_boxes", "gt_boxes", "lesions", "found"} for d in scores.per_image)
     from bench.tasks.det.metrics import parse_boxes  # the rows keep what a bootstrap of mAP needs
 
     for d, s in zip(scores.per_image, test):

@@ -3,8 +3,8 @@
 Bootstrap draws are image weights (multinomial counts) shared by every codec and the
 uncompressed reference: the comparison is paired, as every codec coded the same images.
 Per-image metrics (PSNR, Dice, ...) re-weight as means; mAP re-weights through the detections
-each row stores (`det_boxes`, `gt_boxes`), accumulated as COCO does (`tasks/det/bootstrap.py`);
-dataset-level figures with neither (mIoU) have a point value and no interval."""
+each row stores (`det_boxes`, `gt_boxes`), accumulated as COCO does (`tasks/det/bootstrap.py`),
+and lesion sensitivity through the same boxes as a FROC (`tasks/lesion_metrics.py`); dataset-level figures with neither (mIoU) have a point value and no interval."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ from bench.analysis.reader import REFERENCE, ResultsFolder
 
 DRAWS = 1000
 DETECTION_METRICS = ("map50", "map50_95")
+OBSERVER_METRICS = ("dprime", "auc")  # re-weighted through each row's CHO test statistics (`observer_t`)
+LESION_METRICS = {"sensitivity": 1.0, "sensitivity_fp05": 0.5}  # FP/image of each (tasks/lesion_metrics.SENSITIVITY_AT)
 
 
 @dataclass
@@ -82,12 +84,10 @@ def _matrix(rows: pd.DataFrame, column: str, images: list[str], reference: bool)
     return table.reindex(columns=images).to_numpy(np.float64)
 
 
-def _map_resampler(rows: pd.DataFrame, qualities: np.ndarray, images: list[str], metric: str, reference: bool):
-    """weights B×N -> B×Q mAP, from the detections stored per row."""
-    from bench.tasks.det.bootstrap import MatchTable, map_scores
+def _stored_boxes(rows: pd.DataFrame, qualities: np.ndarray, images: list[str], reference: bool):
+    """Per rate point: (gt, dt) lists over `images` as the det metric took them, from the rows' JSON."""
     from bench.tasks.det.metrics import parse_boxes
 
-    tables = []
     for q in qualities:
         group = (rows if reference else rows[rows.quality == q]).set_index("image_id").reindex(images)
         gt, dt = [], []
@@ -96,12 +96,56 @@ def _map_resampler(rows: pd.DataFrame, qualities: np.ndarray, images: list[str],
             d_boxes, d_labels, d_scores = parse_boxes(r["det_boxes"])
             gt.append(((0, 0), g_boxes, g_labels))
             dt.append((d_boxes, d_scores, d_labels))
+        yield gt, dt
+
+
+def _map_resampler(rows: pd.DataFrame, qualities: np.ndarray, images: list[str], metric: str, reference: bool):
+    """weights B×N -> B×Q mAP, from the detections stored per row."""
+    from bench.tasks.det.bootstrap import MatchTable, map_scores
+
+    tables = []
+    for gt, dt in _stored_boxes(rows, qualities, images, reference):
         n_classes = 1 + max([int(k.max()) for _, _, k in gt if len(k)] + [int(k.max()) for _, _, k in dt if len(k)] + [0])
         tables.append(MatchTable(gt, dt, n_classes))
     index = 0 if metric == "map50" else 1
 
     def resample(weights: np.ndarray) -> np.ndarray:
         return np.stack([map_scores(t.average_precision(weights))[index] for t in tables], axis=1)
+    return resample
+
+
+def _froc_resampler(rows: pd.DataFrame, qualities: np.ndarray, images: list[str], metric: str, reference: bool):
+    """weights B×N -> B×Q lesion sensitivity at the metric's false positives per image."""
+    from bench.tasks.lesion_metrics import FrocTable
+
+    tables = [FrocTable([g for _, g, _ in gt], [d for d, _, _ in dt], [s for _, s, _ in dt])
+              for gt, dt in _stored_boxes(rows, qualities, images, reference)]
+
+    def resample(weights: np.ndarray) -> np.ndarray:
+        return np.stack([t.sensitivity(weights, LESION_METRICS[metric]) for t in tables], axis=1)
+    return resample
+
+
+def _observer_resampler(rows: pd.DataFrame, qualities: np.ndarray, images: list[str], metric: str, reference: bool):
+    """weights B×N -> B×Q CHO d′ or AUC, each pair weighted by its image's weight."""
+    import json
+
+    from bench.tasks.observer.cho import auc, dprime
+
+    figure = dprime if metric == "dprime" else auc
+    points = []
+    for q in qualities:
+        group = (rows if reference else rows[rows.quality == q]).set_index("image_id").reindex(images)
+        t, owner = [], []
+        for k, text in enumerate(group["observer_t"]):
+            pairs = json.loads(text) if isinstance(text, str) else []
+            t += pairs
+            owner += [k] * len(pairs)
+        t = np.asarray(t, np.float64).reshape(-1, 2)
+        points.append((t, np.asarray(owner, np.int64)))
+
+    def resample(weights: np.ndarray) -> np.ndarray:
+        return np.stack([figure(t[:, 0], t[:, 1], weights[:, owner]) for t, owner in points], axis=1)
     return resample
 
 
@@ -117,8 +161,13 @@ def curve(folder: ResultsFolder, codec: str, metric: str, images: list[str]) -> 
     values = summary[[metric]].to_numpy(np.float64) if reference else \
         summary.set_index("quality").reindex(qualities)[[metric]].to_numpy(np.float64)
     resampler = None
-    if metric in DETECTION_METRICS and {"det_boxes", "gt_boxes"} <= set(rows.columns) and rows.det_boxes.notna().all():
+    boxes_stored = {"det_boxes", "gt_boxes"} <= set(rows.columns) and rows.det_boxes.notna().all()
+    if metric in DETECTION_METRICS and boxes_stored:
         resampler = _map_resampler(rows, qualities, images, metric, reference)
+    elif metric in LESION_METRICS and boxes_stored:
+        resampler = _froc_resampler(rows, qualities, images, metric, reference)
+    elif metric in OBSERVER_METRICS and "observer_t" in rows.columns and rows.observer_t.notna().all():
+        resampler = _observer_resampler(rows, qualities, images, metric, reference)
     return Curve(codec, qualities, bpp, values, False, resampler)
 
 

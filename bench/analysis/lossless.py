@@ -14,7 +14,10 @@ from bench.analysis.curves import common_images, curve, draws
 from bench.analysis.guidelines import SOURCE, guideline_ratio
 from bench.analysis.reader import REFERENCE, ResultsFolder
 
-TOLERANCES = {"dice": 0.02, "map50_95": 0.02, "map50": 0.02, "miou": 0.02, "iou": 0.02, "psnr": 1.0, "ms_ssim": 0.005}
+# d′ has no natural unit: its tolerance is a fraction of the uncompressed d′ (5%, the model-observer
+# literature's usual "no loss of detectability" margin); every other tolerance is absolute.
+RELATIVE_TOLERANCES = {"dprime": 0.05}
+TOLERANCES = {"auc": 0.01, "dice": 0.02, "sensitivity": 0.02, "sensitivity_fp05": 0.02, "lesion_dice": 0.02, "map50_95": 0.02, "map50": 0.02, "miou": 0.02, "iou": 0.02, "psnr": 1.0, "ms_ssim": 0.005}
 
 
 @dataclass
@@ -61,7 +64,11 @@ def lossless_interval(draws_bpp: list[float], level: float = 0.95) -> tuple[floa
 def lossless_ratios(folder: ResultsFolder, metric: str, tolerance: float | None = None, codecs: list[str] | None = None,
                     n_draws: int = 1000, seed: int = 0) -> list[LosslessPoint]:
     folder.require_metric(metric)
+    relative = RELATIVE_TOLERANCES.get(metric) if tolerance is None else None
     tolerance = TOLERANCES.get(metric, 0.02) if tolerance is None else tolerance
+
+    def allowed(reference: float) -> float:
+        return relative * abs(reference) if relative is not None else tolerance
     higher = folder.higher_is_better(metric)
     stored = folder.stored_bpp
     modality = folder.results.modality.dropna().iloc[0] if "modality" in folder.results and folder.results.modality.notna().any() else None
@@ -72,18 +79,19 @@ def lossless_ratios(folder: ResultsFolder, metric: str, tolerance: float | None 
         images = common_images(folder, [codec])
         c, ref = curve(folder, codec, metric, images), curve(folder, REFERENCE, metric, images)
         bpp, values = c.points()
-        best = lowest_lossless_bpp(bpp, values, float(ref.metric.mean()), tolerance, higher)
+        reference = float(ref.metric.mean())
+        best = lowest_lossless_bpp(bpp, values, reference, allowed(reference), higher)
         low = high = math.nan
         if c.resamplable and ref.resamplable and n_draws:
             weights = draws(len(images), n_draws, seed)
             (b, v), (_, r) = c.resampled(weights), ref.resampled(weights)
-            low, high = lossless_interval([lowest_lossless_bpp(b[i], v[i], float(r[i, 0]), tolerance, higher)
+            low, high = lossless_interval([lowest_lossless_bpp(b[i], v[i], float(r[i, 0]), allowed(float(r[i, 0])), higher)
                                            for i in range(len(weights))])
-        status = "ok" if math.isfinite(best) else f"never within {tolerance:g} of uncompressed {metric} (or not at its highest rate)"
+        status = "ok" if math.isfinite(best) else f"never within {allowed(reference):g} of uncompressed {metric} (or not at its highest rate)"
         if status == "ok" and high == math.inf:
             status = "ok; upper bound above the highest rate tested (some draws never within tolerance)"
         ratio = stored / best if math.isfinite(best) else math.nan
-        out.append(LosslessPoint(codec, metric, tolerance, best, low, high, ratio, stored / high if high and math.isfinite(high) else (0.0 if high == math.inf else math.nan),
+        out.append(LosslessPoint(codec, metric, allowed(reference), best, low, high, ratio, stored / high if high and math.isfinite(high) else (0.0 if high == math.inf else math.nan),
                                  stored / low if low else math.nan, stored, float(guide) if guide else math.nan, status))
     return out
 

@@ -29,6 +29,22 @@ LAYOUTS = {"train": 20, "val": 6, "test": 12}
 MAX_LESIONS = 8
 P_NONE = 0.1
 SPLIT_CODE = {"train": 1, "val": 2, "test": 3}
+# Default rate ladders on this dataset (`bench run` without --quality): from each codec's lowest
+# reachable rate (a 217×181 slice's container headers alone are 0.03-0.25 bpp: JPEG cannot go
+# under ~0.26, JPEG 2000 ~0.035) to ~1.5-2 bpp, past where the lesion figures stop moving; the
+# everyday ladders stop at ~0.6-1 bpp, where a faint 2 mm lesion is still losing contrast.
+# Measured on colin27-lesions test (one layout per slice): bpp at each end in the comments.
+QUALITIES = {
+    "jpeg": [5, 10, 20, 35, 50, 70, 85, 95],  # 0.26-2.2
+    "jpeg2000": [17, 22, 26, 30, 34, 38, 42, 46, 50],  # 0.037-1.65
+    "htj2k": [1.0, 0.4, 0.2, 0.1, 0.05, 0.025, 0.0125],  # 0.062-1.5
+    "bpg": [51, 47, 42, 37, 32, 27, 22, 17],  # 0.067-~1.5
+    "vvc": [53, 47, 41, 35, 29, 23, 17],  # 0.075-1.67
+    "webp": [0, 10, 30, 50, 75, 90, 95],  # 0.12-1.4
+    "avif": [0, 10, 25, 40, 55, 70, 85, 95],  # 0.10-1.9
+    "jpegxl": [25, 15, 8, 4, 2, 1, 0.5],  # 0.17-1.9
+    "jpegls": [64, 32, 16, 8, 4, 2, 1],  # 0.31-1.85
+}
 SEG_CLASSES = ["background", "lesion"]
 DET_CLASSES = ["lesion"]
 
@@ -60,6 +76,21 @@ def layout(base: Sample, split: str, index: int, rng: np.random.Generator, conte
     return sample, [lesion.record() for lesion in lesions]
 
 
+def fresh_sampler(dataset: Dataset):
+    """For training: a function rng -> one new hybrid train image (a random train slice of the base
+    colin27-aal data, lesions drawn afresh), so a network never sees the same lesion twice. The
+    fixed train layouts remain for class statistics and for trainers that read files (det)."""
+    from bench.datasets import colin27
+
+    base = colin27.open_colin27(dataset.extra.get("path")).split("train")
+    contexts = [slice_context(s) for s in base]
+
+    def draw(rng: np.random.Generator) -> Sample:
+        k = int(rng.integers(len(base)))
+        return layout(base[k], "train", 99, rng, contexts[k])[0]
+    return draw
+
+
 def open_colin27_lesions(path: str | None = None) -> Dataset:
     from bench.datasets import colin27
 
@@ -67,10 +98,10 @@ def open_colin27_lesions(path: str | None = None) -> Dataset:
     folder = Path(path) if path else colin27.DEFAULT_DIR
     sources = [folder / f for f in colin27.FILES.values()]
     code = [Path(__file__), Path(__file__).with_name("lesions.py"), Path(colin27.__file__)]
-    return stored_or_built("colin27-lesions", sources, code, ("nibabel", "scipy"), lambda: _build(base))
+    return stored_or_built("colin27-lesions", sources, code, ("nibabel", "scipy"), lambda: _build(base, path))
 
 
-def _build(base: Dataset) -> Dataset:
+def _build(base: Dataset, path: str | None = None) -> Dataset:
     from bench.datasets.lesions import GENERATOR_VERSION
 
     samples, records = [], {}
@@ -88,5 +119,6 @@ def _build(base: Dataset) -> Dataset:
                     "colin27-aal's slab split",
         source=base.source,
         extra={"lesions": records, "generator_version": GENERATOR_VERSION, "seed": SEED, "layouts": LAYOUTS,
-               "slice_mm": {s.id: float(s.id[1:4]) for s in samples}},
+               "slice_mm": {s.id: float(s.id[1:4]) for s in samples}, "qualities": QUALITIES,
+               "fresh_train": "bench.datasets.colin27_lesions:fresh_sampler", "path": path},
     )

@@ -60,8 +60,14 @@ def _ultralytics_device(device: str) -> str:
     return "cpu"
 
 
-def write_yolo_dataset(root: Path, dataset: Dataset, splits: dict[str, list[Sample]]) -> Path:
-    """PNG images + label txts per split and data.yaml under `root`; returns the YAML path."""
+def write_yolo_dataset(root: Path, dataset: Dataset, splits: dict[str, list[Sample]], min_box: float = 0.0) -> Path:
+    """PNG images + label txts per split and data.yaml under `root`; returns the YAML path.
+
+    `min_box` (pixels): a box narrower or shorter than this grows about its centre to it, in the
+    training labels only. YOLO's assigner takes as positives only the anchor points (stride 8 and
+    up) that fall inside a box, so a lesion a few pixels across often has none and is never learned;
+    the lesion-level scoring (`tasks/lesion_metrics.py`) hits on centres, so a bigger predicted box
+    around a tiny lesion still finds it."""
     import yaml
     from PIL import Image
 
@@ -77,6 +83,10 @@ def write_yolo_dataset(root: Path, dataset: Dataset, splits: dict[str, list[Samp
             boxes = s.boxes if s.boxes is not None else np.zeros((0, 4))
             labels = s.labels if s.labels is not None else np.zeros(0, np.int64)
             for (x1, y1, x2, y2), c in zip(np.asarray(boxes, np.float64), labels):
+                if min_box:
+                    cx, cy, bw, bh = (x1 + x2) / 2, (y1 + y2) / 2, max(x2 - x1, min_box), max(y2 - y1, min_box)
+                    x1, x2 = max(cx - bw / 2, 0.0), min(cx + bw / 2, w)
+                    y1, y2 = max(cy - bh / 2, 0.0), min(cy + bh / 2, h)
                 lines.append(f"{int(c)} {(x1 + x2) / 2 / w:.6f} {(y1 + y2) / 2 / h:.6f} {(x2 - x1) / w:.6f} {(y2 - y1) / h:.6f}")
             (root / "labels" / split / f"{s.id}.txt").write_text("\n".join(lines) + ("\n" if lines else ""))
     data = {"path": str(root), "train": "images/train", "val": "images/val",
@@ -117,13 +127,13 @@ def train_det(task_cls, dataset: Dataset, config: TrainConfig) -> dict[str, Any]
     model_yaml = str(config.options.get("model", MODEL_YAML))
     epochs = config.epochs or DEFAULTS["epochs"]
     batch = config.batch_size or DEFAULTS["batch_size"]
-    imgsz = config.image_size or DEFAULTS["image_size"]
-    args = {**TRAIN_ARGS, **{k: v for k, v in config.options.items() if k not in ("threads", "model", "verbose")}}
+    imgsz = int(config.image_size or config.options.get("imgsz") or DEFAULTS["image_size"])
+    args = {**TRAIN_ARGS, **{k: v for k, v in config.options.items() if k not in ("threads", "model", "verbose", "imgsz", "min_box")}}
     out = Path(config.out)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-det-") as tmp:
         root = Path(tmp)
-        data_yaml = write_yolo_dataset(root / "data", dataset, splits)
+        data_yaml = write_yolo_dataset(root / "data", dataset, splits, float(config.options.get("min_box", 0.0)))
         yolo = YOLO(model_yaml, task="detect")
         yolo.train(data=str(data_yaml), epochs=epochs, batch=batch, imgsz=imgsz, workers=config.workers,
                    device=_ultralytics_device(config.device), seed=config.seed, project=str(root / "runs"),
@@ -172,7 +182,7 @@ def train_det(task_cls, dataset: Dataset, config: TrainConfig) -> dict[str, Any]
         except BenchError:
             continue
         scores = task.evaluate([s.image for s in samples], samples)
-        metrics[split] = {**{k: scores.summary[k] for k in task_cls.summary_columns}, "n_images": len(samples),
+        metrics[split] = {**{k: scores.summary[k] for k in task_cls.summary_columns if k in scores.summary}, "n_images": len(samples),
                           "n_boxes": int(sum(len(s.boxes) for s in samples if s.boxes is not None))}
         if split == "test":
             metrics["test_ap50_per_class"] = scores.extra["ap50_per_class"]

@@ -7,7 +7,9 @@ precision (bf16 autocast where native), time budget, exact `--resume` and log ar
 
 Recipe (aimed at small classes such as Colin27's subcortical grey, which a plain run never learned):
 - loss = class-weighted cross-entropy + soft Dice over the foreground classes (`seg_loss`);
-- slices drawn with replacement, weighted towards those holding pixels of rare classes;
+- slices drawn with replacement, weighted towards those holding pixels of rare classes; on a dataset
+  that can draw new training images (`extra["fresh_train"]`, colin27-lesions: fresh lesions in a
+  random train slice), every image of every batch is a new draw instead (`fresh`, on by default);
 - augmentation on the batch (flip, small affine, elastic warp, intensity jitter; `augment`);
 - AdamW with a linear warm-up and cosine decay to 2% of the peak rate over the fixed number of steps
   (or over the time budget, when that binds first), full-size slices.
@@ -44,6 +46,7 @@ DEFAULTS: dict[str, Any] = {
     "time_budget_s": 3000,  # wall-clock cap (s); None: none
     "hd95_at_end": True,
     "deep_supervision": 0.0,  # weight of the auxiliary decoder heads' loss (0: off); see `DeepSupervision`
+    "fresh": True,  # new training images on every batch where the dataset can draw them (extra["fresh_train"])
 }
 LR_FLOOR = 0.02  # of the peak rate, at the end of the cosine
 
@@ -92,6 +95,13 @@ class SegmentationRecipe(Recipe):
         self.opts["warmup_steps"] = min(int(opts["warmup_steps"]), max(self.total_steps // 5, 1))
         self.opts["lr_final"] = LR_FLOOR * float(opts["lr"])
         self.gen = None
+        self.fresh = None
+        spec = (dataset.extra or {}).get("fresh_train")
+        if spec and opts.get("fresh", True):
+            import importlib
+
+            module, function = spec.split(":")
+            self.fresh = getattr(importlib.import_module(module), function)(dataset)
 
     def config(self) -> dict:
         return {"task": self.task_name, "opts": {k: v for k, v in self.opts.items() if k != "time_budget_s"},
@@ -138,6 +148,10 @@ class SegmentationRecipe(Recipe):
         from bench.tasks.seg.predict import normalise
 
         batch = int(self.opts["batch_size"])
+        if self.fresh is not None:
+            chosen = [self.fresh(rng) for _ in range(batch)]
+            x = normalise([s.image for s in chosen], [s.bit_depth for s in chosen], self.channels)
+            return x, torch.from_numpy(np.stack([s.mask.astype(np.int64) for s in chosen]))
         if self.images is not None:
             idx = rng.choice(len(self.train_set), size=batch, replace=True, p=self.slice_p)
             return self.images[idx], self.masks[idx]

@@ -8,6 +8,12 @@ in the row too (`det_boxes`, `gt_boxes`: JSON, see `boxes_json`), so that analys
 folder alone can re-weight images for the bootstrap of any statistic built on mAP (BD-rate). Its uncertainty over images is a bootstrap interval
 (`map50_lo`/`_hi`, `map50_95_lo`/`_hi`: 95% percentile, images resampled with replacement,
 `bootstrap.DRAWS` draws, numpy seed 0), re-accumulated by `tasks/det/bootstrap.py`.
+
+A one-class detector (lesions, nodules, polyps) is also read lesion by lesion, as a reader study
+would: FROC `sensitivity` at 1 false positive per image and `sensitivity_fp05` at 0.5, with
+intervals (`tasks/lesion_metrics.py`). Per image, `lesions` and `found` (at the split's 1 FP/image
+threshold); where the dataset records each lesion's size and contrast (`extra["lesions"]`), also
+per bin (`lesions_small`, `found_small`, ...) and the summary's `sensitivity_<bin>`.
 """
 
 from __future__ import annotations
@@ -97,13 +103,15 @@ def parse_boxes(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 class DetectionMetric(Metric):
     """Accumulates `predict` outputs and the samples' boxes; `compute` scores the lot once."""
 
-    def __init__(self, class_names: Sequence[str]) -> None:
+    def __init__(self, class_names: Sequence[str], lesions: dict[str, list[dict]] | None = None) -> None:
         self.class_names = list(class_names)
+        self.lesions = lesions  # image id -> lesion records in box order (colin27-lesions), or None
         self.reset()
 
     def reset(self) -> None:
         self._gt: list = []
         self._dt: list = []
+        self._ids: list[str] = []
 
     def update(self, predictions: Sequence[dict[str, np.ndarray]], samples: Sequence[Sample]) -> None:
         if len(predictions) != len(samples):
@@ -112,6 +120,7 @@ class DetectionMetric(Metric):
             boxes = sample.boxes if sample.boxes is not None else np.zeros((0, 4), np.float32)
             labels = sample.labels if sample.labels is not None else np.zeros(0, np.int64)
             self._gt.append((sample.image.shape[:2], np.asarray(boxes), np.asarray(labels)))
+            self._ids.append(sample.id)
             self._dt.append((np.asarray(pred["boxes"]), np.asarray(pred["scores"]), np.asarray(pred["labels"])))
 
     def compute(self) -> TaskScores:
@@ -123,5 +132,27 @@ class DetectionMetric(Metric):
                      for (b, s, k), (_, g_boxes, g_labels) in zip(self._dt, self._gt)]
         summary = {"map50": scores["map50"], "map50_95": scores["map50_95"],
                    **bootstrap_map(self._gt, self._dt, len(self.class_names))}
+        if len(self.class_names) == 1:
+            self._lesion_figures(per_image, summary)
         return TaskScores(per_image=per_image, summary=summary,
                           extra={"ap50_per_class": scores["ap50_per_class"], "ap50_95_per_class": scores["ap50_95_per_class"]})
+
+    def _lesion_figures(self, per_image: list[dict], summary: dict) -> None:
+        """FROC sensitivities (with intervals) and, per image, the lesions found at 1 FP/image."""
+        from bench.tasks.lesion_metrics import SIZE_BINS, CONTRAST_BINS, found_by_bin, froc, froc_summary
+
+        gt = [g for _, g, _ in self._gt]
+        det, scores = [d for d, _, _ in self._dt], [s for _, s, _ in self._dt]
+        summary.update(froc_summary(gt, det, scores))
+        curve = froc(gt, det, scores)
+        found = curve.hits(curve.at(1.0)[1])
+        for row, hits, image_id, boxes in zip(per_image, found, self._ids, gt):
+            records = (self.lesions or {}).get(image_id)
+            if records is not None and len(records) == len(hits):
+                row.update(found_by_bin(hits, records))
+            else:
+                row.update({"lesions": float(len(hits)), "found": float(np.sum(hits))})
+        if self.lesions is not None:
+            for b in (*SIZE_BINS, *CONTRAST_BINS):
+                n = sum(r.get(f"lesions_{b}", 0.0) for r in per_image)
+                summary[f"sensitivity_{b}"] = sum(r.get(f"found_{b}", 0.0) for r in per_image) / n if n else math.nan

@@ -20,10 +20,12 @@ def _has_boxes(dataset: Dataset) -> bool:
 
 class DetectionTask(Task):
     name: ClassVar[str] = "det"
-    summary_columns: ClassVar[tuple[str, ...]] = ("map50", "map50_lo", "map50_hi", "map50_95", "map50_95_lo", "map50_95_hi")
-    headline_columns: ClassVar[tuple[str, ...]] = ("map50", "map50_95")
+    summary_columns: ClassVar[tuple[str, ...]] = ("map50", "map50_lo", "map50_hi", "map50_95", "map50_95_lo", "map50_95_hi",
+                                                  "sensitivity", "sensitivity_lo", "sensitivity_hi",
+                                                  "sensitivity_fp05", "sensitivity_fp05_lo", "sensitivity_fp05_hi")
+    headline_columns: ClassVar[tuple[str, ...]] = ("map50", "map50_95", "sensitivity")  # sensitivity: one-class detectors
     scoring_modules: ClassVar[tuple[str, ...]] = ("bench.tasks.det.metrics", "bench.tasks.det.bootstrap", "bench.tasks.det.model",
-                                                    "bench.tasks.batches")
+                                                    "bench.tasks.batches", "bench.tasks.lesion_metrics")
     scoring_packages: ClassVar[tuple[str, ...]] = ("torch", "ultralytics", "faster-coco-eval", "numpy")
 
     @classmethod
@@ -57,6 +59,7 @@ class DetectionTask(Task):
             raise BenchError(f"checkpoint {path} detects {names}, but dataset '{dataset.name}' has classes "
                              f"{list(dataset.det_classes)}; retrain with `bench train-task det --data {dataset.name}`")
         self.dataset_name, self.class_names, self.manifest = dataset.name, names, manifest
+        self.lesions = (dataset.extra or {}).get("lesions")  # per-lesion size and contrast, for breakdowns
         self.checkpoint = str(path)
         self.imgsz = int(manifest["imgsz"])
         self._device, self._state, self._model = device, state, None
@@ -96,7 +99,7 @@ class DetectionTask(Task):
         return detect(self.model, as_batch(list(images), list(samples), self.device), self.imgsz)
 
     def metric(self) -> DetectionMetric:
-        return DetectionMetric(self.class_names)
+        return DetectionMetric(self.class_names, self.lesions)
 
     def loss(self, images, targets):
         """YOLO detection loss (box + cls + dfl, Ultralytics' gains), mean over the batch.

@@ -20,6 +20,11 @@ Definitions (class 0 is background, the others are foreground):
   split's summed confusion matrix (as in the polyp papers, where mIoU averages background and polyp
   IoU); `fg_miou`: the same over the foreground classes only. Classes absent from the split's ground
   truth and predictions are skipped.
+- Per image `lesion_dice` (one foreground class only: lesions, polyps, nodules): the mean over the
+  image's ground-truth lesions (connected components) of each lesion's Dice against the predicted
+  components touching it, a missed lesion scoring 0 (`tasks/lesion_metrics.lesion_dice`); NaN
+  without a lesion. Summary: the mean over images with a lesion, with `_lo`/`_hi` as `dice`. A big
+  lesion cannot hide a missed small one here, as it does in the pixel-pooled `dice`.
 """
 
 from __future__ import annotations
@@ -119,6 +124,7 @@ class SegMetric(Metric):
     def reset(self) -> None:
         self.matrices: list[np.ndarray] = []
         self.hd95: list[np.ndarray] = []
+        self.lesion_dice: list[float] = []
 
     def update(self, predictions: Any, samples: Sequence[Sample]) -> None:
         for pred, sample in zip(predictions, samples):
@@ -130,6 +136,10 @@ class SegMetric(Metric):
             self.matrices.append(confusion(sample.mask, pred, self.num_classes))
             if self.use_hd95:
                 self.hd95.append(hd95_per_class(np.asarray(sample.mask), pred, self.num_classes))
+            if self.num_classes == 2:
+                from bench.tasks.lesion_metrics import lesion_dice
+
+                self.lesion_dice.append(_nanmean(lesion_dice(np.asarray(sample.mask), pred)))
 
     def per_class(self) -> tuple[np.ndarray, np.ndarray]:
         """Images × classes Dice and IoU arrays (NaN where undefined)."""
@@ -148,9 +158,11 @@ class SegMetric(Metric):
                    "dice_monai": _nanmean(dice[i, 1:][in_truth[i]])}
             if self.use_hd95:
                 row["hd95"] = _nanmean(self.hd95[i])
+            if self.lesion_dice:
+                row["lesion_dice"] = self.lesion_dice[i]
             per_image.append(row)
         summary: dict[str, float] = {}
-        metrics = ["dice", "iou", "dice_monai"] + (["hd95"] if self.use_hd95 else [])
+        metrics = ["dice", "iou", "dice_monai"] + (["hd95"] if self.use_hd95 else []) + (["lesion_dice"] if self.lesion_dice else [])
         for name in metrics:
             mean, lo, hi = bootstrap_mean([r[name] for r in per_image])
             summary.update({name: mean, f"{name}_lo": lo, f"{name}_hi": hi})

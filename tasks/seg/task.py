@@ -25,11 +25,11 @@ class SegmentationTask(Task):
     name: ClassVar[str] = "seg"
     summary_columns: ClassVar[tuple[str, ...]] = ("dice", "dice_lo", "dice_hi", "iou", "iou_lo", "iou_hi",
                                                   "miou", "fg_miou", "dice_monai", "dice_monai_lo", "dice_monai_hi",
-                                                  "hd95", "hd95_lo", "hd95_hi")
-    headline_columns: ClassVar[tuple[str, ...]] = ("dice", "miou", "hd95")
+                                                  "hd95", "hd95_lo", "hd95_hi", "lesion_dice", "lesion_dice_lo", "lesion_dice_hi")
+    headline_columns: ClassVar[tuple[str, ...]] = ("dice", "miou", "hd95", "lesion_dice")  # lesion_dice: one foreground class
     lower_is_better: ClassVar[tuple[str, ...]] = ("hd95",)
     scoring_modules: ClassVar[tuple[str, ...]] = ("bench.tasks.seg.metrics", "bench.tasks.seg.model", "bench.tasks.seg.predict",
-                                                    "bench.tasks.batches")
+                                                    "bench.tasks.batches", "bench.tasks.lesion_metrics")
     scoring_packages: ClassVar[tuple[str, ...]] = ("torch", "monai", "numpy")
 
     @classmethod

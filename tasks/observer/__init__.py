@@ -1,0 +1,1 @@
+"""`observer`: a channelized Hotelling model observer, the imaging-science measure of detectability."""
