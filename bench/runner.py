@@ -16,7 +16,7 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from functools import partial
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from bench import registry
 from bench.cache import Cache, key_of
@@ -28,6 +28,7 @@ from bench.device import resolve_device
 from bench.errors import BenchError, UnsupportedInput
 from bench.device import cores_left_to_main
 from bench.executors import Cell, Executor, make_executor, prewarm, uses_pool
+from bench.progress import progress_bars
 from bench.versions import quality_version
 
 REFERENCE = "reference"
@@ -182,8 +183,8 @@ def execute(p: Plan, show_progress: bool = True, executor: Executor | None = Non
     if own:
         c = p.config
         executor = make_executor(c.executor, c.jobs, c.scheduler, c.cell_timeout)
-    progress = Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), TimeRemainingColumn(), disable=not show_progress, transient=False)
+    progress = progress_bars(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
+                             TimeElapsedColumn(), TimeRemainingColumn(), disable=not show_progress, transient=False, unit="cells")
     scorer = _GroupScorer(p, cache, executor, progress)
     try:
         with progress:
@@ -218,7 +219,7 @@ def _schedule(p: Plan, groups: list[_Group], hashes: list[str]) -> tuple[list[Ce
 class _GroupScorer:
     """Scores a finished group with every task, on the cores the busy workers leave."""
 
-    def __init__(self, p: Plan, cache: Cache, executor: Executor, progress: Progress) -> None:
+    def __init__(self, p: Plan, cache: Cache, executor: Executor, progress) -> None:
         self.p, self.cache, self.executor, self.progress, self.bar = p, cache, executor, progress, None
         self.threads_used: set[int] = set()  # torch threads the tasks scored with beside busy workers
 

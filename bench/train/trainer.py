@@ -347,12 +347,14 @@ class Trainer:
     def _progress(self, plan):
         from contextlib import contextmanager
 
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        from bench.progress import progress_bars
 
         @contextmanager
         def bars():
-            progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                                TimeElapsedColumn(), TimeRemainingColumn(), disable=not self.show_progress)
+            progress = progress_bars(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                                     TimeElapsedColumn(), TimeRemainingColumn(), disable=not self.show_progress, unit="steps")
             with progress:
                 total = sum(int(p["steps"]) for p in plan)
                 yield progress, progress.add_task(self.recipe.name, total=total, completed=self.st["step"], info="")
