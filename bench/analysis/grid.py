@@ -3,7 +3,12 @@ prediction drawn over it, and the error map, side by side, so a reader *sees* wh
 costs the task at the same bits.
 
 Unlike the rest of `bench.analysis` this needs the data, the codecs and the task network (it
-decodes the image itself): rates are matched on that one image (`bench.ratematch`)."""
+decodes the image itself): rates are matched on that one image (`bench.ratematch`).
+
+On a dataset that records its lesions (colin27-lesions) the default image is the test image with
+the most lesions, and close-up rows follow: the image's smallest and its faintest lesion, 4×
+zoomed, with the true outline (dashed) and the task's prediction, since a 2 mm lesion is a few
+pixels of a full-slice panel."""
 
 from __future__ import annotations
 
@@ -17,6 +22,23 @@ from bench.analysis.figures import save, style
 from bench.errors import BenchError
 
 DET_SCORE = 0.25  # boxes drawn: those a reader would count (as `n_det`)
+CLOSE_UP_PX = 16  # half-side of a lesion close-up
+
+
+def close_up_lesions(records: list[dict]) -> list[tuple[str, dict]]:
+    """(label, record) of the lesions the close-ups show: the smallest, then the faintest (another one)."""
+    if not records:
+        return []
+    smallest = min(records, key=lambda r: r["diameter_mm"])
+    faintest = min((r for r in records if r is not smallest), key=lambda r: abs(r["contrast"]), default=None)
+    picks = [("smallest lesion", smallest)] + ([("faintest lesion", faintest)] if faintest else [])
+    return [(f"{label}: {r['diameter_mm']:.1f} mm, {100 * r['contrast']:+.0f}%", r) for label, r in picks]
+
+
+def _crop(record: dict, shape: tuple[int, int]) -> tuple[slice, slice]:
+    cx, cy, h = int(round(record["cx"])), int(round(record["cy"])), CLOSE_UP_PX
+    y0, x0 = min(max(cy - h, 0), max(shape[0] - 2 * h, 0)), min(max(cx - h, 0), max(shape[1] - 2 * h, 0))
+    return slice(y0, y0 + 2 * h), slice(x0, x0 + 2 * h)
 
 
 def _display(image: np.ndarray, bit_depth: int) -> np.ndarray:
@@ -46,7 +68,9 @@ def visual_grid(data: str, codecs: list[str], task_name: str, bpp: float, out_di
 
     dataset = open_dataset(data)
     test = dataset.split("test") or dataset.samples
-    sample = next((s for s in test if s.id == image_id), None) if image_id else test[len(test) // 2]
+    lesions = (dataset.extra or {}).get("lesions") or {}
+    busiest = max(test, key=lambda s: len(lesions.get(s.id, []))) if lesions else test[len(test) // 2]
+    sample = next((s for s in test if s.id == image_id), None) if image_id else busiest
     if sample is None:
         raise BenchError(f"--image '{image_id}': not a test image of '{dataset.name}' (e.g. {test[0].id})")
     task = None
@@ -64,8 +88,10 @@ def visual_grid(data: str, codecs: list[str], task_name: str, bpp: float, out_di
         decoded = codec.decode(codec.encode(sample.image, codec.scale.check(spec, match.quality), sample.bit_depth))
         off = "" if match.within_tolerance else " (nearest it reaches)"
         columns.append((f"{spec}\n{match.bpp:.3f} bpp{off} (q {match.quality:g})", decoded, match))
+    close_ups = close_up_lesions(lesions.get(sample.id, []))
     with style():
-        rows = 2 if task is None else 3
+        main_rows = 2 if task is None else 3
+        rows = main_rows + len(close_ups)
         fig = Figure(figsize=(2.2 * len(columns), 2.4 * rows), layout="constrained")
         axes = fig.subplots(rows, len(columns), squeeze=False)
         peak = float((1 << sample.bit_depth) - 1)
@@ -76,14 +102,35 @@ def visual_grid(data: str, codecs: list[str], task_name: str, bpp: float, out_di
             error = np.abs(gray.astype(np.float32) - (sample.image if sample.image.ndim == 2 else sample.image.mean(axis=2)).astype(np.float32))
             axes[1, j].imshow(error / peak, cmap="magma", vmin=0, vmax=0.1)
             axes[1, j].set_title("|error| (0-10% of peak)" if j else "error map", fontsize=7)
+            prediction = None
             if task is not None:
                 prediction = task.predict([image], [sample])[0]
                 axes[2, j].imshow(_display(image, sample.bit_depth), cmap="gray", vmin=0, vmax=1)
                 _draw_prediction(axes[2, j], task_name, prediction, n_classes)
                 axes[2, j].set_title(f"{task_name} prediction", fontsize=7)
+            for k, (label, record) in enumerate(close_ups):
+                _close_up(axes[main_rows + k, j], image, sample, record, task_name, prediction, n_classes)
+                axes[main_rows + k, j].set_title(label if j == 0 else "", fontsize=7)
             for ax in axes[:, j]:
                 ax.set_xticks([])
                 ax.set_yticks([])
         fig.suptitle(f"{dataset.name} {sample.id}: every codec at about {bpp:g} bpp", fontsize=9)
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         return save(fig, Path(out_dir), f"grid_{task_name}_{bpp:g}bpp")
+
+
+def _close_up(ax, image: np.ndarray, sample, record: dict, task_name: str, prediction, n_classes: int) -> None:
+    """A 4× close-up of one lesion: decoded pixels, the true outline dashed, the prediction over it."""
+    rows, cols = _crop(record, image.shape[:2])
+    ax.imshow(_display(image[rows, cols], sample.bit_depth), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    if sample.mask is not None:
+        ax.contour(sample.mask[rows, cols] > 0, levels=[0.5], colors="#4dac26", linewidths=0.8, linestyles="dashed")
+    if prediction is None:
+        return
+    if task_name == "seg":
+        _draw_prediction(ax, "seg", np.asarray(prediction)[rows, cols], n_classes)
+        return
+    shifted = dict(prediction, boxes=np.asarray(prediction["boxes"], np.float64).reshape(-1, 4) - [cols.start, rows.start] * 2)
+    _draw_prediction(ax, "det", shifted, n_classes)
+    ax.set_xlim(-0.5, cols.stop - cols.start - 0.5)
+    ax.set_ylim(rows.stop - rows.start - 0.5, -0.5)
