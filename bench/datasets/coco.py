@@ -22,12 +22,12 @@ from pathlib import Path
 import numpy as np
 
 from bench.datasets.base import Dataset, Sample
-from bench.datasets.imageio import depth_for_max, hash_split, opt_split, read_image, reading, split_options
+from bench.datasets.imageio import assign_bit_depths, opt_bit_depth, hash_split, opt_split, read_image, reading, split_options
 from bench.datasets.validate import Origin, build_dataset
 from bench.errors import DatasetError
 
 USAGE = "coco:/path/to/annotations.json"
-OPTIONS = {"images": "image folder", "split": "hash|train|val|test", "modality": "modality name"}
+OPTIONS = {"images": "image folder", "split": "hash|train|val|test", "modality": "modality name", "bit_depth": "declared bit depth of 16-bit images"}
 
 
 def _mask_backend():
@@ -192,10 +192,7 @@ def open_coco(path: str | None = None) -> Dataset:
             if s.mask is None:
                 s.mask = np.zeros(s.image.shape[:2], np.uint8)
     names = [n for _, n in (categories or [])]
-    wide = [s.image for s in samples if s.image.dtype == np.uint16]
-    depth16 = depth_for_max(max(int(im.max()) for im in wide)) if wide else 16
-    for s in samples:
-        s.bit_depth = 8 if s.image.dtype == np.uint8 else depth16
+    assign_bit_depths(samples, opt_bit_depth(options, "coco"), f"coco {target}")
     return build_dataset("coco", samples, origins, det_classes=names or None,
                          seg_classes=["background"] + names if has_segmentation else None,
                          description=f"{len(samples)} images, {len(names)} categories from {', '.join(p.name for p in json_paths)}",

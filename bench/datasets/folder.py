@@ -12,7 +12,7 @@ Masks: JPEG masks are thresholded at 128 to {0, 1}; PNG/TIFF masks with only 0/2
 other values are class ids (palette PNGs: their indices), or are mapped through classes.json `values`.
 Splits: splits.json, else split subfolders, else a deterministic 70/10/20 hash of the stem.
 Bit depth: uint8 → 8; 16-bit PNG/TIFF → `bit_depth` from the option/classes.json/meta.json, else from
-the dataset's largest value (≤1023 → 10, ≤4095 → 12, else 16).
+the dataset's largest value with a warning (≤255 → 8, stored as uint8; ≤1023 → 10; ≤4095 → 12; else 16).
 
 Options: modality=NAME, bit_depth=10|12|16, classes=a+b (foreground names for ids 1, 2, ...),
 split=hash|train|val|test (ignore splits.json/subfolders and use the hash or put everything in one split).
@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.datasets.base import SPLITS, Dataset, Sample
-from bench.datasets.imageio import (IMAGE_EXTS, ClassFile, depth_for_max, hash_split, load_class_file, map_mask,
+from bench.datasets.imageio import (IMAGE_EXTS, ClassFile, assign_bit_depths, hash_split, load_class_file, map_mask,
                                     opt_classes, opt_int, opt_split, read_image, read_mask, reading, split_options)
 from bench.datasets.validate import Origin, build_dataset
 from bench.errors import DatasetError
@@ -162,12 +162,10 @@ def open_folder(path: str | None = None) -> Dataset:
         declared = meta["bit_depth"]
         if declared not in (8, 10, 12, 16):
             raise DatasetError(f"{classes.path or root / 'meta.json'}: bit_depth {declared!r} (choose from 8, 10, 12, 16)")
-    wide = [im for im in images if im.dtype == np.uint16]
-    depth16 = declared or (depth_for_max(max(int(im.max()) for im in wide)) if wide else 16)
+    assign_bit_depths(samples, declared, f"folder {root}")
     modality = options.get("modality") or meta.get("modality") or next(
         (m for key, m in MODALITY_HINTS.items() if key in str(root).lower()), "unknown")
     for s in samples:
-        s.bit_depth = 8 if s.image.dtype == np.uint8 else depth16
         s.modality = str(modality)
 
     seg_classes = classes.names

@@ -238,6 +238,29 @@ def depth_for_max(max_value: float) -> int:
     return 16
 
 
+def assign_bit_depths(samples: list, declared: int | None, source: str) -> None:
+    """Set every sample's bit depth. uint8 images are 8-bit. 16-bit PNG/TIFF images take the declared
+    depth, else the smallest that holds the dataset's largest value, with a warning, since a 16-bit
+    container says nothing about the real range: values within 0..255 are coded as 8-bit (stored
+    as uint8, so JPEG codes them and PSNR has the 255 peak an 8-bit save of the same image gets),
+    within 0..1023 as 10-bit, within 0..4095 as 12-bit; `bit_depth=16` keeps the container's."""
+    wide = [s for s in samples if s.image.dtype == np.uint16]
+    if not wide:
+        for s in samples:
+            s.bit_depth = 8
+        return
+    top = max(int(s.image.max()) for s in wide)
+    depth = declared or (8 if top <= 255 else depth_for_max(top))
+    mixed = len(wide) < len(samples) and depth > 8  # refused later (mixed bit depths): no warning first
+    if declared is None and depth < 16 and not mixed:
+        data_warning(f"{source}: 16-bit images whose values stay within 0..{top}: coded as {depth}-bit "
+                     f"(PSNR peak {2**depth - 1}); give bit_depth=16 to keep 16 bits")
+    for s in samples:
+        if s.image.dtype == np.uint16 and depth == 8:
+            s.image = s.image.astype(np.uint8)
+        s.bit_depth = 8 if s.image.dtype == np.uint8 else depth
+
+
 # ---------------------------------------------------------------- classes
 
 @dataclass

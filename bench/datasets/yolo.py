@@ -20,12 +20,12 @@ from pathlib import Path
 import numpy as np
 
 from bench.datasets.base import SPLITS, Dataset, Sample
-from bench.datasets.imageio import IMAGE_EXTS, depth_for_max, hash_split, opt_split, read_image, reading, split_options
+from bench.datasets.imageio import IMAGE_EXTS, assign_bit_depths, opt_bit_depth, hash_split, opt_split, read_image, reading, split_options
 from bench.datasets.validate import Origin, build_dataset
 from bench.errors import DatasetError
 
 USAGE = "yolo:/path/to/data.yaml"
-OPTIONS = {"modality": "modality name", "split": "hash|train|val|test"}
+OPTIONS = {"modality": "modality name", "split": "hash|train|val|test", "bit_depth": "declared bit depth of 16-bit images"}
 SPLIT_KEYS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
 
 
@@ -181,10 +181,7 @@ def open_yolo(path: str | None = None) -> Dataset:
     if names is None:
         top = max((int(s.labels.max()) for s in samples if len(s.labels)), default=0)
         names = [f"class{i}" for i in range(top + 1)]
-    wide = [s.image for s in samples if s.image.dtype == np.uint16]
-    depth16 = depth_for_max(max(int(im.max()) for im in wide)) if wide else 16
-    for s in samples:
-        s.bit_depth = 8 if s.image.dtype == np.uint8 else depth16
+    assign_bit_depths(samples, opt_bit_depth(options, "yolo"), f"yolo {root}")
     return build_dataset("yolo", samples, origins, det_classes=names,
                          description=f"{len(samples)} images with {sum(len(s.labels) for s in samples)} boxes from {root}",
                          source=str((yaml_path or root).resolve()))
