@@ -114,9 +114,10 @@ def run(config: RunConfig, out: Path | None = None, show_progress: bool = False,
         before_execute(the_plan)
     _import_in_background("bench.results")
     output = execute(the_plan, show_progress=show_progress, executor=executor)
-    from bench.results import results_frame, summarize, write_run
+    from bench.results import mark_target_misses, results_frame, summarize, write_run
 
-    results = results_frame(output.rows)
+    targets = {label: codec.scale.target for label, codec in the_plan.codecs.items() if getattr(codec.scale, "target", None)}
+    results = mark_target_misses(results_frame(output.rows), targets)
     summary = summarize(results, output.task_summaries)
     manifest = build_manifest(the_plan, output, started)
     write_run(target, results, summary, manifest)

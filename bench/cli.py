@@ -189,6 +189,14 @@ def run_cmd(
                 names = [f"{_format('quality', q)}/{image}" for q, image in zip(group.quality, group.image_id)]
                 which = f" [{', '.join(names[:8])}{', ...' if len(names) > 8 else ''}]"
             err.print(f"note: {codec}: {len(group)} cell(s) {status}: {reason}{which}", highlight=False, soft_wrap=True)
+    if "target_missed" in done.results:
+        from bench.results import TARGET_TOLERANCE_DB
+
+        missed = done.results[done.results.target_missed.fillna(False).astype(bool)]
+        for (codec, quality), group in missed.groupby(["codec", "quality"], sort=False):
+            err.print(f"note: {codec} {_format('quality', quality)}: {len(group)} image(s) missed the {quality:g} dB target by more "
+                      f"than {TARGET_TOLERANCE_DB:g} dB (got {group.psnr.min():.1f}-{group.psnr.max():.1f} dB): the encoder cannot reach it "
+                      f"here; see n_target_missed", highlight=False, soft_wrap=True)
     err.print(f"{done.cells_computed} cells computed, {done.cells_cached} from cache, {done.wall_s:.1f} s -> {done.path}")
 
 
@@ -328,7 +336,8 @@ def print_summary(summary, task_columns: list[str]) -> None:
     """The bpp–quality–accuracy table; every other column stays in summary.csv."""
     table = Table(title="summary (means over images)")
     base = ["codec", "quality", "bpp", "psnr", "ms_ssim"]
-    counts = ["n_images", "n_failed"] + [c for c in ("n_unsupported", "n_exact") if c in summary.columns and summary[c].fillna(0).any()]
+    counts = ["n_images", "n_failed"] + [c for c in ("n_unsupported", "n_exact", "n_target_missed")
+                                         if c in summary.columns and summary[c].fillna(0).any()]
     columns = base + [c for c in task_columns if c in summary.columns] + counts
     for col in columns:
         table.add_column(col, justify="left" if col == "codec" else "right")
@@ -340,7 +349,7 @@ def print_summary(summary, task_columns: list[str]) -> None:
     out.print(table)
 
 
-_DECIMALS = {"bpp": 4, "psnr": 2, "ms_ssim": 4, "hd95": 2}
+_DECIMALS = {"bpp": 4, "psnr": 2, "ms_ssim": 4, "hd95": 2, "n_target_missed": 0}
 
 
 def _format(column: str, value) -> str:

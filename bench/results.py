@@ -24,6 +24,24 @@ from bench.outfolder import os_reason
 
 RESULT_COLUMNS = ["codec", "codec_options", "quality", "image_id", "bytes", "bpp", "psnr", "ms_ssim", "encode_s", "decode_s", "status", "error"]
 SUMMARY_COLUMNS = ["codec", "quality", "bpp", "psnr", "ms_ssim", "n_images", "n_failed", "n_unsupported", "n_exact"]
+TARGET_TOLERANCE_DB = 1.0  # a PSNR target missed by more than this is counted (`target_missed`, `n_target_missed`)
+
+
+def mark_target_misses(results: pd.DataFrame, targets: dict[str, str]) -> pd.DataFrame:
+    """`target_missed` per row of a codec whose quality is a PSNR target (`targets`: codec label ->
+    metric): True where the decoded PSNR is more than `TARGET_TOLERANCE_DB` off the target (an
+    encoder clamping at the end of its range, or one stream for several targets), so a flat or
+    non-monotone ladder is said instead of passing silently. Lossless rows (quality 0) are not targets."""
+    if not targets:
+        return results
+    results = results.copy()
+    missed = pd.Series(pd.NA, index=results.index, dtype="boolean")
+    for codec, metric in targets.items():
+        rows = (results.codec == codec) & (results.status == "ok") & (results.quality != 0)
+        if rows.any():
+            missed[rows] = (results.loc[rows, metric] - results.loc[rows, "quality"]).abs() > TARGET_TOLERANCE_DB
+    results["target_missed"] = missed
+    return results
 
 
 def results_frame(rows: list[dict]) -> pd.DataFrame:
@@ -55,6 +73,8 @@ def summarize(results: pd.DataFrame, task_summaries: dict[tuple[str, float | Non
         row = {"codec": codec, "quality": quality, "bpp": _mean(ok.bpp), "psnr": _mean_psnr(ok.psnr),
                "ms_ssim": _mean(ok.ms_ssim), "n_images": len(ok), "n_failed": int((group.status == "failed").sum()),
                "n_unsupported": int((group.status == "unsupported").sum()), "n_exact": int(np.isinf(ok.psnr).sum())}
+        if "target_missed" in group and group.target_missed.notna().any():
+            row["n_target_missed"] = int(group.target_missed.fillna(False).sum())
         row.update(task_summaries.get(group_key(codec, quality), {}))
         out.append(row)
     return pd.DataFrame(out)

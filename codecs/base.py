@@ -33,6 +33,7 @@ class QualityScale:
     higher_is_better: bool = True  # does a larger value mean higher fidelity?
     lossless: float | None = None  # the value that means lossless, if the codec has one
     integer: bool = True
+    target: str | None = None  # the quality is a target of this row metric ("psnr"): misses are counted
 
     def check(self, codec: str, quality: float) -> float:
         if not (self.low <= quality <= self.high) and quality != self.lossless:

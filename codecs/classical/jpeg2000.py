@@ -20,7 +20,7 @@ class JPEG2000(ImagecodecsCodec):
     scale = QualityScale(
         name="psnr_db",
         meaning="OpenJPEG target PSNR in dB against the image's bit-depth peak; 0 = lossless",
-        low=15, high=80, defaults=(26, 29, 32, 35, 38, 41), lossless=0, integer=False,
+        low=15, high=80, defaults=(26, 29, 32, 35, 38, 41), lossless=0, integer=False, target="psnr",
     )
     _lib = "jpeg2k"
 
