@@ -306,7 +306,7 @@ def nifti_pair(root, shape=(24, 20, 30), label_shape=None):
 @pytest.mark.filterwarnings("ignore:.*split .* has no (pixel|box) of class:bench.errors.DataWarning")  # tiny fixture splits; the warning is tested in test_real_data.py
 def test_nifti_pair_options(tmp_path):
     root, hu, label = nifti_pair(tmp_path / "n")
-    ds = open_nifti(f"{root / 'ct.nii.gz'},label={root / 'ct_seg.nii.gz'},axis=2,classes=liver+tumor")
+    ds = open_nifti(f"{root / 'ct.nii.gz'},label={root / 'ct_seg.nii.gz'},axis=2,classes=liver+tumor,skip_empty=0")
     assert ds.seg_classes == ["background", "liver", "tumor"] and ds.bit_depths == [12] and ds.modalities == ["CT"]
     counts = ds.split_counts()
     assert counts == {"train": 18, "val": 3, "test": 5}  # 30 slices minus two gaps of 2

@@ -128,8 +128,11 @@ def nifti_top_empty(root, n=60, labelled=40, lesion_until=None):
 def test_skip_empty_before_the_split_keeps_every_split_labelled(tmp_path):
     image = nifti_top_empty(tmp_path / "n")
     with pytest.warns(DataWarning, match="the test split .* has no pixel of class 'organ', 'lesion'"):
-        before = open_nifti(f"{image},classes=organ+lesion")  # no skip_empty: the test slab is the empty top
+        before = open_nifti(f"{image},classes=organ+lesion,skip_empty=0")  # every slice: the test slab is the empty top
     assert all(not s.mask.any() for s in before.samples if s.split == "test")
+    # issue 26 item 5: by default (labels with foreground) empty slices are skipped before the split
+    default = open_nifti(f"{image},classes=organ+lesion")
+    assert [s.id for s in default.samples] == [s.id for s in open_nifti(f"{image},classes=organ+lesion,skip_empty=1").samples]
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", DataWarning)  # every split has both classes: no warning

@@ -15,8 +15,11 @@ Options (after the path, comma-separated key=value):
                     without it integer values are kept (HU shifted by +1024 when ≥ -1024, else by -min;
                     8-bit when they fit 0..255, else 10/12/16 by the largest value) and float volumes
                     are scaled from their [min, max] to 12-bit; `extra["intensity"]` records the mapping;
-- `skip_empty=1`    drop slices whose label is all background, before the split (so the slabs are made of
-                    labelled slices and empty slices at the top cannot fill the test slab);
+- `skip_empty=1|0`  drop slices whose label is all background, before the split (so the slabs are made of
+                    labelled slices and empty slices at the top cannot fill the test slab). Default: on
+                    when the labels hold any foreground (on a 1 mm template the default split's test
+                    slab was 34 of 37 empty slices), off without labels or with all-background ones;
+                    `skip_empty=0` keeps every slice;
 - `gap=N`           slices dropped at each split boundary (default 2; neighbouring slices are near copies);
 - `slabs=N`         repeat the train/val/test slab pattern N times along the axis (default 1);
 - `split=slab|volume|train|val|test`  slab: contiguous 70/10/20 slabs within each volume (default for one
@@ -155,7 +158,7 @@ def open_nifti(path: str | None = None) -> Dataset:
     target = Path(raw_path).expanduser()
     axis = opt_int(options, "axis", 2, "nifti", (0, 1, 2))
     window = opt_window(options, "nifti")
-    skip_empty = opt_bool(options, "skip_empty", False, "nifti")
+    skip_empty = opt_bool(options, "skip_empty", True, "nifti") if "skip_empty" in options else None  # None: auto
     gap = opt_int(options, "gap", 2, "nifti")
     slabs = opt_int(options, "slabs", 1, "nifti")
     canonical = opt_bool(options, "canonical", True, "nifti")
@@ -191,6 +194,8 @@ def open_nifti(path: str | None = None) -> Dataset:
 
     samples, origins, dropped = [], {}, []
     top_label = max((int(label.max()) for *_, label in volumes if label is not None and label.size), default=0)
+    if skip_empty is None:
+        skip_empty = top_label > 0
     for case, image_path, label_path, data, label in volumes:
         n = data.shape[axis]
         if skip_empty:  # before the split: the slabs are cut from labelled slices only
