@@ -16,6 +16,23 @@ from bench.cli_analysis import register as register_analysis
 from bench.api import default_codecs, default_dataset, default_out, default_tasks, split_list
 from bench.errors import BenchError
 
+def _flags_take_no_value() -> None:
+    """typer 0.29 prints a value type after every flag (`--help <bool>`, `--json <bool>`), as if the
+    flag took a value; a flag's help line shows its name alone (options with values keep `<int>`...)."""
+    from typer.core import TyperOption
+
+    shown = TyperOption.display_type_rich
+    if getattr(shown, "_bench_flags", False):
+        return
+
+    def display_type_rich(self, ctx):
+        return None if self.is_flag else shown(self, ctx)
+
+    display_type_rich._bench_flags = True
+    TyperOption.display_type_rich = display_type_rich
+
+
+_flags_take_no_value()
 app = typer.Typer(help="mvmic-bench: how many bits can a medical image lose before the task model notices?",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 datasets_app = typer.Typer(help="List registered datasets, or inspect one with `bench datasets show NAME`.",

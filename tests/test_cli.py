@@ -48,3 +48,11 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(cli, tmp_path, args, cu
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and culprit in lines[0] and "Traceback" not in proc.stderr
     assert not out.exists()
+
+
+def test_help_shows_flags_without_a_value_type(cli):
+    """typer 0.29 printed `--help <bool>` as if the flag took a value (issue 28 item 5)."""
+    top, run = cli("--help"), cli("run", "--help")
+    assert top.returncode == 0 and run.returncode == 0
+    assert "--help" in top.stdout and "<bool>" not in top.stdout + run.stdout
+    assert "<int>" in run.stdout  # options that take a value keep their type
