@@ -185,3 +185,21 @@ def found_by_bin(found: np.ndarray, records: list[dict]) -> dict[str, float]:
             out[f"lesions_{b}"] += 1
             out[f"found_{b}"] += float(hit)
     return out
+
+
+def candidates(mask: np.ndarray, probability: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A segmentation read as a detector: each 8-connected predicted component is a candidate,
+    its box (xyxy, pixel edges) scored by its highest foreground probability; (K×4 boxes, K scores)."""
+    from scipy import ndimage
+
+    labels, n = ndimage.label(np.asarray(mask) > 0, np.ones((3, 3), bool))
+    if n == 0:
+        return np.zeros((0, 4)), np.zeros(0)
+    boxes = np.array([[sl[1].start, sl[0].start, sl[1].stop, sl[0].stop] for sl in ndimage.find_objects(labels)], np.float64)
+    scores = np.asarray(ndimage.maximum(np.asarray(probability, np.float32), labels, np.arange(1, n + 1)), np.float64)
+    return boxes, scores
+
+
+def mask_boxes(mask: np.ndarray) -> np.ndarray:
+    """Boxes (xyxy, pixel edges) of a mask's 8-connected components: the lesions of a dataset without boxes."""
+    return candidates(mask, np.ones(np.shape(mask), np.float32))[0]

@@ -152,3 +152,44 @@ def test_tiny_lesion_boxes_grow_to_the_minimum_in_the_detector_s_training_labels
     rows = np.loadtxt(tmp_path / "labels" / "train" / "a.txt")
     np.testing.assert_allclose(rows[0, 1:] * [50, 100, 50, 100], [11, 21.5, 8, 8], atol=1e-4)  # centre kept, 8×8 px
     np.testing.assert_allclose(rows[1, 1:] * [50, 100, 50, 100], [15, 20, 30, 40], atol=1e-4)  # big boxes untouched
+
+
+def test_a_segmentation_is_read_as_a_detector_of_its_components():
+    from bench.tasks.lesion_metrics import candidates, mask_boxes
+
+    mask = np.zeros((20, 20), np.uint8)
+    mask[2:5, 3:6] = 1
+    mask[10:12, 10:11] = 1
+    prob = np.zeros((20, 20), np.float32)
+    prob[2:5, 3:6], prob[3, 4] = 0.6, 0.9
+    prob[10:12, 10:11] = 0.55
+    boxes, scores = candidates(mask, prob)
+    np.testing.assert_array_equal(boxes, [[3, 2, 6, 5], [10, 10, 11, 12]])
+    np.testing.assert_allclose(scores, [0.9, 0.55])
+    np.testing.assert_array_equal(mask_boxes(mask), boxes)
+    assert candidates(np.zeros((4, 4)), np.zeros((4, 4)))[0].shape == (0, 4)
+
+
+def test_binary_segmentation_with_probabilities_reports_lesion_sensitivity():
+    from bench.datasets.base import Sample
+    from bench.tasks.seg.metrics import SegMetric
+    from bench.tasks.seg.predict import BinaryPrediction
+
+    truth = np.zeros((40, 40), np.uint8)
+    truth[5:9, 5:9] = 1
+    truth[25:28, 25:28] = 1  # missed
+    pred = np.zeros_like(truth)
+    pred[5:9, 5:9] = 1
+    pred[30:33, 2:5] = 1  # a false positive, scored lower
+    prob = pred * 0.8 + (np.arange(40)[None, :] == 3) * 0.0
+    prob[30:33, 2:5] = 0.6
+    samples = [Sample(id=f"i{k}", image=truth, bit_depth=8, mask=truth) for k in range(3)]
+    metric = SegMetric(["background", "lesion"], hd95=False)
+    metric.update([BinaryPrediction(pred, prob.astype(np.float16))] * 3, samples)
+    scores = metric.compute()
+    assert scores.summary["seg_sensitivity"] == pytest.approx(0.5) and scores.summary["seg_sensitivity_fp05"] == pytest.approx(0.5)
+    assert scores.summary["dice"] == pytest.approx(scores.per_image[0]["dice"])  # the map is scored as before
+    assert "seg_det_boxes" in scores.per_image[0] and "seg_gt_boxes" in scores.per_image[0]
+    plain = SegMetric(["background", "lesion"], hd95=False)
+    plain.update([pred] * 3, samples)
+    assert "seg_sensitivity" not in plain.compute().summary  # a bare class map has no ranking

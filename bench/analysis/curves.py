@@ -20,7 +20,9 @@ from bench.analysis.reader import REFERENCE, ResultsFolder
 DRAWS = 1000
 DETECTION_METRICS = ("map50", "map50_95")
 OBSERVER_METRICS = ("dprime", "auc")  # re-weighted through each row's CHO test statistics (`observer_t`)
-LESION_METRICS = {"sensitivity": 1.0, "sensitivity_fp05": 0.5}  # FP/image of each (tasks/lesion_metrics.SENSITIVITY_AT)
+# FP/image of each (tasks/lesion_metrics.SENSITIVITY_AT) and the row columns holding its detections
+LESION_METRICS = {"sensitivity": (1.0, ""), "sensitivity_fp05": (0.5, ""), "seg_sensitivity": (1.0, "seg_"),
+                  "seg_sensitivity_fp05": (0.5, "seg_")}
 
 
 @dataclass
@@ -84,16 +86,17 @@ def _matrix(rows: pd.DataFrame, column: str, images: list[str], reference: bool)
     return table.reindex(columns=images).to_numpy(np.float64)
 
 
-def _stored_boxes(rows: pd.DataFrame, qualities: np.ndarray, images: list[str], reference: bool):
-    """Per rate point: (gt, dt) lists over `images` as the det metric took them, from the rows' JSON."""
+def _stored_boxes(rows: pd.DataFrame, qualities: np.ndarray, images: list[str], reference: bool, prefix: str = ""):
+    """Per rate point: (gt, dt) lists over `images` as the det metric took them, from the rows' JSON
+    (`prefix`: "seg_" for the segmentation's lesion candidates)."""
     from bench.tasks.det.metrics import parse_boxes
 
     for q in qualities:
         group = (rows if reference else rows[rows.quality == q]).set_index("image_id").reindex(images)
         gt, dt = [], []
         for _, r in group.iterrows():
-            g_boxes, g_labels, _ = parse_boxes(r["gt_boxes"])
-            d_boxes, d_labels, d_scores = parse_boxes(r["det_boxes"])
+            g_boxes, g_labels, _ = parse_boxes(r[f"{prefix}gt_boxes"])
+            d_boxes, d_labels, d_scores = parse_boxes(r[f"{prefix}det_boxes"])
             gt.append(((0, 0), g_boxes, g_labels))
             dt.append((d_boxes, d_scores, d_labels))
         yield gt, dt
@@ -118,11 +121,12 @@ def _froc_resampler(rows: pd.DataFrame, qualities: np.ndarray, images: list[str]
     """weights B×N -> B×Q lesion sensitivity at the metric's false positives per image."""
     from bench.tasks.lesion_metrics import FrocTable
 
+    rate, prefix = LESION_METRICS[metric]
     tables = [FrocTable([g for _, g, _ in gt], [d for d, _, _ in dt], [s for _, s, _ in dt])
-              for gt, dt in _stored_boxes(rows, qualities, images, reference)]
+              for gt, dt in _stored_boxes(rows, qualities, images, reference, prefix)]
 
     def resample(weights: np.ndarray) -> np.ndarray:
-        return np.stack([t.sensitivity(weights, LESION_METRICS[metric]) for t in tables], axis=1)
+        return np.stack([t.sensitivity(weights, rate) for t in tables], axis=1)
     return resample
 
 
@@ -164,8 +168,10 @@ def curve(folder: ResultsFolder, codec: str, metric: str, images: list[str]) -> 
     boxes_stored = {"det_boxes", "gt_boxes"} <= set(rows.columns) and rows.det_boxes.notna().all()
     if metric in DETECTION_METRICS and boxes_stored:
         resampler = _map_resampler(rows, qualities, images, metric, reference)
-    elif metric in LESION_METRICS and boxes_stored:
-        resampler = _froc_resampler(rows, qualities, images, metric, reference)
+    elif metric in LESION_METRICS:
+        prefix = LESION_METRICS[metric][1]
+        if {f"{prefix}det_boxes", f"{prefix}gt_boxes"} <= set(rows.columns) and rows[f"{prefix}det_boxes"].notna().all():
+            resampler = _froc_resampler(rows, qualities, images, metric, reference)
     elif metric in OBSERVER_METRICS and "observer_t" in rows.columns and rows.observer_t.notna().all():
         resampler = _observer_resampler(rows, qualities, images, metric, reference)
     return Curve(codec, qualities, bpp, values, False, resampler)

@@ -25,12 +25,13 @@ from bench.analysis.curves import DRAWS, is_per_image
 from bench.analysis.reader import REFERENCE, ResultsFolder, read_results
 from bench.analysis.table import table_frame
 
-TASK_METRICS = ("dice", "miou", "map50", "map50_95", "sensitivity", "lesion_dice", "dprime")
+TASK_METRICS = ("dice", "miou", "map50", "map50_95", "sensitivity", "seg_sensitivity", "lesion_dice", "dprime")
 QUALITY_METRICS = ("psnr", "ms_ssim")
 ANCHORS = ("vvc", "jpeg2000")  # preferred anchors, in order; else the folder's first codec
 LABELS = {"bpp": "bpp", "psnr": "PSNR (dB)", "ms_ssim": "MS-SSIM", "dice": "Dice", "miou": "mIoU",
           "map50": "mAP@50", "map50_95": "mAP@50:95", "sensitivity": "lesion sensitivity @ 1 FP/image",
-          "sensitivity_fp05": "lesion sensitivity @ 0.5 FP/image", "lesion_dice": "lesion-wise Dice", "dprime": "CHO d′"}
+          "sensitivity_fp05": "lesion sensitivity @ 0.5 FP/image", "lesion_dice": "lesion-wise Dice", "dprime": "CHO d′",
+          "seg_sensitivity": "lesion sensitivity @ 1 FP/image (seg)"}
 RC = {"pdf.fonttype": 42, "ps.fonttype": 42, "savefig.dpi": 150, "figure.dpi": 100, "font.size": 9}
 
 

@@ -25,6 +25,11 @@ Definitions (class 0 is background, the others are foreground):
   components touching it, a missed lesion scoring 0 (`tasks/lesion_metrics.lesion_dice`); NaN
   without a lesion. Summary: the mean over images with a lesion, with `_lo`/`_hi` as `dice`. A big
   lesion cannot hide a missed small one here, as it does in the pixel-pooled `dice`.
+- `seg_sensitivity` / `seg_sensitivity_fp05` (one foreground class, predictions with their
+  probability): the segmentation read as a detector, each predicted component a candidate
+  scored by its highest probability, through the same FROC as the detector's `sensitivity`
+  (`tasks/lesion_metrics.py`), with intervals; per image its candidates and lesions
+  (`seg_det_boxes`, `seg_gt_boxes`, JSON) so analysis can re-weight images.
 """
 
 from __future__ import annotations
@@ -125,9 +130,11 @@ class SegMetric(Metric):
         self.matrices: list[np.ndarray] = []
         self.hd95: list[np.ndarray] = []
         self.lesion_dice: list[float] = []
+        self.candidates: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (gt boxes, boxes, scores) per image
 
     def update(self, predictions: Any, samples: Sequence[Sample]) -> None:
         for pred, sample in zip(predictions, samples):
+            probability = getattr(pred, "probability", None)
             if sample.mask is None:
                 raise BenchError(f"seg: image {sample.id} has no mask to score against")
             pred = np.asarray(pred)
@@ -140,6 +147,11 @@ class SegMetric(Metric):
                 from bench.tasks.lesion_metrics import lesion_dice
 
                 self.lesion_dice.append(_nanmean(lesion_dice(np.asarray(sample.mask), pred)))
+                if probability is not None:
+                    from bench.tasks.lesion_metrics import candidates, mask_boxes
+
+                    gt = np.asarray(sample.boxes, np.float64).reshape(-1, 4) if sample.boxes is not None else mask_boxes(sample.mask)
+                    self.candidates.append((gt, *candidates(pred, probability)))
 
     def per_class(self) -> tuple[np.ndarray, np.ndarray]:
         """Images × classes Dice and IoU arrays (NaN where undefined)."""
@@ -174,5 +186,17 @@ class SegMetric(Metric):
             summary[f"dice_{name}"] = _nanmean(dice[:, c]) if len(dice) else math.nan
         for c, name in enumerate(self.class_names[1:], start=1):
             summary[f"iou_{name}"] = _nanmean(iou[:, c]) if len(iou) else math.nan
+        if self.candidates and len(self.candidates) == len(per_image):
+            self._lesion_detection(per_image, summary)
         extra = {"confusion": total.tolist(), "class_names": self.class_names}
         return TaskScores(per_image=per_image, summary=summary, extra=extra)
+
+    def _lesion_detection(self, per_image: list[dict], summary: dict) -> None:
+        from bench.tasks.det.metrics import boxes_json
+        from bench.tasks.lesion_metrics import froc_summary
+
+        gt, boxes, scores = ([c[k] for c in self.candidates] for k in range(3))
+        summary.update({f"seg_{k}": v for k, v in froc_summary(gt, boxes, scores).items()})
+        for row, g, b, s in zip(per_image, gt, boxes, scores):
+            row["seg_det_boxes"] = boxes_json(b, np.zeros(len(b), np.int64), s)
+            row["seg_gt_boxes"] = boxes_json(g, np.zeros(len(g), np.int64))

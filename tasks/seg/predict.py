@@ -14,10 +14,29 @@ from __future__ import annotations
 
 import numpy as np
 
+from dataclasses import dataclass
+
 from bench.errors import BenchError
 from bench.tasks.batches import BATCH, run_batches, spans
 
 DEFAULT_INFERENCE = {"flip_tta": False, "min_class_pixels": 0}
+
+
+@dataclass
+class BinaryPrediction:
+    """A one-foreground network's output: the class map, and the foreground probability that ranks
+    its lesion candidates (`SegMetric` reads them lesion by lesion). Reads as the class map wherever
+    an array is expected (`np.asarray`)."""
+
+    mask: np.ndarray
+    probability: np.ndarray  # H×W float16
+
+    def __array__(self, dtype=None, copy=None):
+        return np.asarray(self.mask, dtype=dtype)
+
+    @property
+    def shape(self):
+        return self.mask.shape
 
 
 def normalise(images, bit_depths, channels: int):
@@ -65,9 +84,11 @@ def drop_small_classes(probs, min_class_pixels: int):
 
 
 def predict_masks(model, images, bit_depths, channels: int, device: str, batch_size: int = BATCH,
-                  flip_tta: bool = False, min_class_pixels: int = 0) -> list[np.ndarray]:
+                  flip_tta: bool = False, min_class_pixels: int = 0, probability: bool = False) -> list:
     """H×W class maps for images of any mix of shapes (batched by consecutive equal shapes; on
-    the CPU batch by batch on one thread each, so the maps do not depend on the thread count)."""
+    the CPU batch by batch on one thread each, so the maps do not depend on the thread count).
+    `probability` (a one-foreground network): `BinaryPrediction`s, the map with its foreground
+    probability."""
     import torch
 
     model.eval()
@@ -76,7 +97,10 @@ def predict_masks(model, images, bit_depths, channels: int, device: str, batch_s
     def infer(batch: range) -> list[np.ndarray]:
         with torch.no_grad():  # grad mode is per thread
             x = normalise([images[i] for i in batch], [bit_depths[i] for i in batch], channels).to(device)
-            labels = drop_small_classes(class_probabilities(model, x, flip_tta), min_class_pixels)
-            return list(labels.cpu().numpy().astype(dtype))
+            probs = class_probabilities(model, x, flip_tta)
+            labels = list(drop_small_classes(probs, min_class_pixels).cpu().numpy().astype(dtype))
+            if probability and probs.shape[1] == 2:
+                return [BinaryPrediction(m, p) for m, p in zip(labels, probs[:, 1].float().cpu().numpy().astype(np.float16))]
+            return labels
 
     return run_batches(infer, spans([np.shape(image) for image in images], batch_size), device)

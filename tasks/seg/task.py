@@ -25,8 +25,10 @@ class SegmentationTask(Task):
     name: ClassVar[str] = "seg"
     summary_columns: ClassVar[tuple[str, ...]] = ("dice", "dice_lo", "dice_hi", "iou", "iou_lo", "iou_hi",
                                                   "miou", "fg_miou", "dice_monai", "dice_monai_lo", "dice_monai_hi",
-                                                  "hd95", "hd95_lo", "hd95_hi", "lesion_dice", "lesion_dice_lo", "lesion_dice_hi")
-    headline_columns: ClassVar[tuple[str, ...]] = ("dice", "miou", "hd95", "lesion_dice")  # lesion_dice: one foreground class
+                                                  "hd95", "hd95_lo", "hd95_hi", "lesion_dice", "lesion_dice_lo", "lesion_dice_hi",
+                                                  "seg_sensitivity", "seg_sensitivity_lo", "seg_sensitivity_hi",
+                                                  "seg_sensitivity_fp05", "seg_sensitivity_fp05_lo", "seg_sensitivity_fp05_hi")
+    headline_columns: ClassVar[tuple[str, ...]] = ("dice", "miou", "hd95", "lesion_dice", "seg_sensitivity")  # lesion_*: one foreground class
     lower_is_better: ClassVar[tuple[str, ...]] = ("hd95",)
     scoring_modules: ClassVar[tuple[str, ...]] = ("bench.tasks.seg.metrics", "bench.tasks.seg.model", "bench.tasks.seg.predict",
                                                     "bench.tasks.batches", "bench.tasks.lesion_metrics")
@@ -106,7 +108,7 @@ class SegmentationTask(Task):
         from bench.tasks.seg.predict import predict_masks
 
         return predict_masks(self.model, list(images), [s.bit_depth for s in samples], self.channels, self.device,
-                             **self.inference)
+                             **self.inference, probability=len(self.class_names) == 2)
 
     def metric(self) -> SegMetric:
         return SegMetric(self.class_names)
