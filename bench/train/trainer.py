@@ -328,7 +328,10 @@ class Trainer:
             self.st["best"] = {**val, "step": self.st["step_in_point"],
                                "weights": {k: v.detach().cpu().contiguous().clone() for k, v in self.model.state_dict().items()}}
         row.update({k: f"{v:.5f}" for k, v in val.items()}, best=int(better), val_s=f"{spent:.2f}")
-        info = f"val {val.get('val_psnr', float('nan')):.2f} dB @ {val.get('val_bpp_est', float('nan')):.3f} bpp(est)"
+        if "val_psnr" in val:  # a codec: quality at rate
+            info = f"val {val['val_psnr']:.2f} dB @ {val.get('val_bpp_est', float('nan')):.3f} bpp(est)"
+        else:  # a task network: its own figures
+            info = "val " + ", ".join(f"{k.removeprefix('val_')} {v:.4f}" for k, v in val.items() if k != "val_loss")
         progress.update(bar, info=info)
         if not progress.console.is_terminal and self.show_progress:  # a log file sees progress too, once per validation
             progress.console.print(f"{self.recipe.name} point {i} step {self.st['step_in_point']}: {info}"
