@@ -228,7 +228,7 @@ def train_task_cmd(
     device: str = typer.Option("auto", "--device", help="auto (CUDA when present), cpu or cuda[:N]."),
     settings: list[str] = typer.Option([], "--set", help="KEY=VALUE training option of the task (repeatable), e.g. --set base=24; recorded in the manifest."),
     resume: bool = typer.Option(False, "--resume", help="seg: continue exactly from <out>.resume.pt, saved every few minutes."),
-    init: Optional[Path] = typer.Option(None, "--init", help="seg: start from these weights instead of from scratch."),
+    init: Optional[Path] = typer.Option(None, "--init", help="Start from these weights instead of from scratch (seg: the same network; det: any of our detectors, every layer that fits is transferred)."),
 ) -> None:
     """Train a task network on a dataset and save checkpoint, manifest and per-step log."""
     from bench import registry

@@ -242,3 +242,24 @@ def test_a_slow_nms_still_boxes_every_image(monkeypatch):
     images = [torch.rand(1, 3, 64, 64) for _ in range(5)]
     found = detect(Boxes(), images, imgsz=64)
     assert [len(d["boxes"]) for d in found] == [4] * 5
+
+
+def test_init_hands_ultralytics_our_detector_to_transfer_from(phantom_run):
+    """`bench train-task det --init FILE`: the trainer reads `yolo.ckpt` and transfers every tensor
+    whose shape fits into the network it builds for the new classes (here: the same classes)."""
+    import torch
+    from ultralytics import YOLO
+
+    from bench.checkpoints import load_checkpoint_arrays
+    from bench.train.det import _start_from
+
+    ckpt, _, _ = phantom_run
+    state, manifest = load_checkpoint_arrays(ckpt, None)
+    yolo = YOLO(manifest["model_yaml"], task="detect")
+    _start_from(yolo, ckpt, manifest["model_yaml"])
+    assert yolo.ckpt["model"] is yolo.model
+    np.testing.assert_allclose(yolo.model.state_dict()["model.0.conv.weight"].numpy(), state["model.0.conv.weight"], rtol=1e-3, atol=1e-3)
+    from bench.errors import BenchError
+
+    with pytest.raises(BenchError, match="not yolov8s.yaml"):
+        _start_from(YOLO(manifest["model_yaml"], task="detect"), ckpt, "yolov8s.yaml")

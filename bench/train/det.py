@@ -96,6 +96,24 @@ def write_yolo_dataset(root: Path, dataset: Dataset, splits: dict[str, list[Samp
     return path
 
 
+def _start_from(yolo, path: Path, model_yaml: str) -> None:
+    """`--init FILE`: start from one of this project's detector checkpoints (e.g. colin27-aal's for
+    colin27-lesions: the same anatomy, other objects). Ultralytics transfers every tensor whose
+    shape fits into the network it builds for the new classes (all but the class head's last
+    layers), as it does for its own pretrained weights: the trainer reads `yolo.ckpt`."""
+    import torch
+
+    from bench.checkpoints import load_checkpoint_arrays
+    from bench.tasks.det.model import build
+
+    state, manifest = load_checkpoint_arrays(path, None)
+    if manifest.get("model_yaml") != model_yaml:
+        raise BenchError(f"--init {path}: a {manifest.get('model_yaml')} detector, not {model_yaml}")
+    source = build(model_yaml, list(manifest.get("class_names") or []))
+    source.load_state_dict({k: torch.tensor(v) for k, v in state.items()})
+    yolo.model, yolo.ckpt = source, {"model": source}
+
+
 def _best_epoch(results_csv: Path) -> int | None:
     """The epoch best.pt comes from: Ultralytics keeps the highest val mAP50-95 (its fitness)."""
     import csv
@@ -135,6 +153,8 @@ def train_det(task_cls, dataset: Dataset, config: TrainConfig) -> dict[str, Any]
         root = Path(tmp)
         data_yaml = write_yolo_dataset(root / "data", dataset, splits, float(config.options.get("min_box", 0.0)))
         yolo = YOLO(model_yaml, task="detect")
+        if config.init is not None:
+            _start_from(yolo, Path(config.init), model_yaml)
         yolo.train(data=str(data_yaml), epochs=epochs, batch=batch, imgsz=imgsz, workers=config.workers,
                    device=_ultralytics_device(config.device), seed=config.seed, project=str(root / "runs"),
                    name="train", exist_ok=True, verbose=bool(config.options.get("verbose", True)), **args)
@@ -170,6 +190,7 @@ def train_det(task_cls, dataset: Dataset, config: TrainConfig) -> dict[str, Any]
         "train_seconds": round(train_seconds, 1),
         "device": config.device,
         "command": sys.argv,
+        "init": str(config.init) if config.init is not None else None,
         "metrics": {},
     }
     save_checkpoint(out, state, manifest)
