@@ -42,6 +42,8 @@ DEFAULTS: dict[str, Any] = {
     "channels_last": False,  # not measured for the U-Net; bf16 alone was 1.6x
     "dice_weight": 1.0,
     "rare_boost": 3.0,
+    "class_weight_power": 0.5,  # CE weights (median freq / freq) ** power, clipped to [0.2, cap]
+    "class_weight_cap": 5.0,
     "elastic_px": 3.0,  # elastic warp amplitude in pixels (0: affine only); 3 chosen on val (see weights/TRAINING.md)
     "time_budget_s": 3000,  # wall-clock cap (s); None: none
     "hd95_at_end": True,
@@ -87,7 +89,8 @@ class SegmentationRecipe(Recipe):
             raise BenchError(f"seg: dataset '{dataset.name}' needs masks in its train and val splits (has {dataset.split_counts()})")
         self.channels = max(s.channels for s in self.train_set)
         self.class_names = list(dataset.seg_classes)
-        self.class_w, self.slice_p = class_statistics([s.mask for s in self.train_set], len(self.class_names), float(opts["rare_boost"]))
+        self.class_w, self.slice_p = class_statistics([s.mask for s in self.train_set], len(self.class_names), float(opts["rare_boost"]),
+                                                      float(opts["class_weight_power"]), float(opts["class_weight_cap"]))
         self.shapes = sorted({s.image.shape[:2] for s in self.train_set})
         self.steps_per_epoch = int(opts["steps_per_epoch"] or math.ceil(len(self.train_set) / int(opts["batch_size"])))
         self.total_steps = int(opts["epochs"]) * self.steps_per_epoch
