@@ -161,3 +161,22 @@ def test_variants_of_one_mvmicnet_stage_keep_their_own_row_names():
     assert mvmicnet_name("mvmicnet", "2") == "MVMICNet (stage 2)"
     assert mvmicnet_name("mvmicnet:stage=1", "1") == "MVMICNet (stage 1)"
     assert mvmicnet_name("mvmicnet:stage=2:task=det", "2") == "MVMICNet (stage 2, task=det)"
+
+
+def test_every_codec_gets_a_short_label_its_family_hue_and_its_own_marker_and_line():
+    from bench.analysis.codec_style import codec_styles, display_label
+
+    assert display_label("mvmicnet:weights=weights-control/mvmicnet-seg-colin27-aal.safetensors") == "MVMICNet (control)"
+    assert display_label("vvc") == "VVC (VVenC medium)" and display_label("vvc:preset=faster") == "VVC (VVenC faster)"
+    assert display_label("mvmicnet:control=1:task=seg") == "MVMICNet (control, task=seg)"
+    assert "/" not in display_label("mbt2018-mean:weights=/some/where/mbt-big.safetensors")
+    codecs = ["jpeg", "jpeg2000", "htj2k", "jpegls", "jpegxl", "webp", "avif", "bpg", "vvc", "bmshj2018-hyperprior",
+              "mbt2018-mean", "cheng2020-anchor", "mvmicnet", "mvmicnet:control=1", "reference"]
+    styles = codec_styles(codecs)
+    assert "reference" not in styles and len(styles) == 14
+    assert {styles[c].family for c in ("jpeg", "vvc")} == {"classical"} and styles["mbt2018-mean"].family == "learned"
+    assert styles["mvmicnet:control=1"].family == "task-driven"
+    assert len({(s.color, s.marker, str(s.linestyle)) for s in styles.values()}) == 14
+    for family in ("classical", "learned", "task-driven"):  # within a family, marker and line style tell codecs apart
+        members = [s for s in styles.values() if s.family == family]
+        assert len({(s.marker, str(s.linestyle)) for s in members}) == len(members)

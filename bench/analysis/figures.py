@@ -3,8 +3,11 @@ bands, and BD-rate bars against an anchor, each as PNG and PDF with the plotted 
 
 Drawn with matplotlib's object API (`Figure`, no pyplot): Agg, no display, no global state,
 bundled fonts only. A codec keeps its colour in every figure (the palette is keyed by the
-sorted codec names). A BD-rate without a number keeps its place as a hatched bar that says
-why: a dropped bar would read as "not measured"."""
+sorted codec names) and its look (`codec_style.py`: a short label, a hue family by kind, its own
+marker and line style). Bands are drawn only for the highlighted curves (the anchor and the
+task-driven codecs; every curve when there are at most four), and a second panel zooms on the
+low rates where curves separate. A BD-rate without a number is listed under the bars with its
+reason, compactly: a dropped row would read as "not measured", a full-width one dominated."""
 
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from bench.analysis.bdrate import bd_rates
+from bench.analysis.codec_style import FAMILY_ORDER, codec_styles
 from bench.analysis.curves import DRAWS, is_per_image
 from bench.analysis.reader import REFERENCE, ResultsFolder, read_results
 from bench.analysis.table import table_frame
@@ -44,9 +48,7 @@ def style():
 
 def codec_colors(codecs) -> dict[str, tuple]:
     """One colour per codec name, the same in every figure of the same folder."""
-    names = sorted(set(codecs) - {REFERENCE})
-    colors = seaborn.color_palette("tab10" if len(names) <= 10 else "husl", max(len(names), 1))
-    return dict(zip(names, colors))
+    return {codec: style.color for codec, style in codec_styles(codecs).items()}
 
 
 def label(metric: str) -> str:
@@ -102,31 +104,64 @@ def band_source(folder: ResultsFolder, metric: str, n_draws: int) -> str:
     return "no interval" if n_draws else "no bands (0 draws)"
 
 
-def plot_curves(frame: pd.DataFrame, metric: str, colors: dict, title: str) -> Figure:
-    """One line per codec over its rate points, its 95% band, and the uncompressed level dashed."""
-    fig = Figure(figsize=(7.2, 4.4), layout="constrained")
-    ax = fig.add_subplot()
+def highlighted(codecs, anchor: str | None) -> set[str]:
+    """The curves that get a band: every one when there are at most four, else the anchor and
+    the task-driven codecs (thirteen translucent bands turn the plot into a wash)."""
+    codecs = set(codecs) - {REFERENCE}
+    if len(codecs) <= 4:
+        return codecs
+    styles = codec_styles(codecs)
+    return {c for c in codecs if c == anchor or styles[c].family == "task-driven"}
+
+
+def _draw_curves(ax, frame: pd.DataFrame, metric: str, styles: dict, banded: set[str], legend: bool) -> list[float]:
     lo, hi = f"{metric}_lo", f"{metric}_hi"
-    for codec in sorted(set(frame.codec) - {REFERENCE}):
+    rates = []
+    for codec in sorted(set(frame.codec) - {REFERENCE}, key=lambda c: (FAMILY_ORDER.index(styles[c].family), styles[c].label.lower())):
         rows = frame[frame.codec == codec].sort_values("bpp")
         rows = rows[np.isfinite(rows.bpp) & (rows.bpp > 0) & np.isfinite(rows[metric])]
         if not len(rows):
             continue
-        color = colors[codec]
-        ax.plot(rows.bpp, rows[metric], marker="o", ms=4, lw=1.5, color=color, label=codec)
+        st = styles[codec]
+        ax.plot(rows.bpp, rows[metric], marker=st.marker, ms=4, lw=1.4, ls=st.linestyle, color=st.color,
+                label=st.label if legend else None)
+        rates += list(rows.bpp)
         band = np.isfinite(rows[lo]) & np.isfinite(rows[hi])
-        if band.any():
-            ax.fill_between(rows.bpp[band], rows[lo][band], rows[hi][band], color=color, alpha=0.15, lw=0)
+        if codec in banded and band.any():
+            ax.fill_between(rows.bpp[band], rows[lo][band], rows[hi][band], color=st.color, alpha=0.15, lw=0)
     ref = frame[frame.codec == REFERENCE]
     if len(ref) and _finite(ref[metric].iloc[0]):
-        ax.axhline(ref[metric].iloc[0], color="0.15", ls="--", lw=1.2, label="uncompressed")
+        ax.axhline(ref[metric].iloc[0], color="0.15", ls="--", lw=1.2, label="uncompressed" if legend else None)
         if _finite(ref[lo].iloc[0]) and _finite(ref[hi].iloc[0]):
             ax.axhspan(ref[lo].iloc[0], ref[hi].iloc[0], color="0.4", alpha=0.12, lw=0)
-    elif len(ref):
+    elif len(ref) and legend:
         ax.plot([], [], color="0.15", ls="--", lw=1.2, label="uncompressed: off scale (lossless)")
-    log_bpp_axis(ax)
-    ax.set_ylabel(label(metric))
-    ax.set_title(title)
+    return rates
+
+
+def plot_curves(frame: pd.DataFrame, metric: str, colors: dict, title: str, anchor: str | None = None) -> Figure:
+    """One line per codec over its rate points (bands for the highlighted ones), the uncompressed
+    level dashed, and beside it the lower half of the rate range (log scale) zoomed."""
+    styles = codec_styles(frame.codec)
+    banded = highlighted(frame.codec, anchor)
+    zoom = len(styles) >= 3
+    fig = Figure(figsize=(9.6 if zoom else 7.2, 4.4), layout="constrained")
+    axes = fig.subplots(1, 2, width_ratios=(1.6, 1)) if zoom else [fig.add_subplot()]
+    rates = _draw_curves(axes[0], frame, metric, styles, banded, legend=True)
+    if zoom and rates:
+        low, high = min(rates), max(rates)
+        edge = low * (high / low) ** 0.5
+        _draw_curves(axes[1], frame, metric, styles, banded, legend=False)
+        axes[1].set_xlim(low / 1.1, edge)
+        inside = frame[(frame.bpp <= edge) & np.isfinite(frame[metric])][metric]
+        if len(inside):
+            pad = 0.05 * ((inside.max() - inside.min()) or 1.0)
+            axes[1].set_ylim(inside.min() - pad, inside.max() + pad)
+        axes[1].set_title(f"low rates (≤ {edge:.2g} bpp)")
+    for ax in axes:
+        log_bpp_axis(ax)
+        ax.set_ylabel(label(metric))
+    axes[0].set_title(title)
     fig.legend(loc="outside right center", frameon=False, fontsize="small")
     return fig
 
@@ -158,32 +193,42 @@ def bdrate_frame(folder: ResultsFolder, anchor: str, metric: str, n_draws: int =
 
 
 def plot_bdrate(frame: pd.DataFrame, colors: dict, title: str) -> Figure:
-    """Horizontal bars with 95% CI whiskers; a codec with no number gets a hatched, labelled bar."""
-    n = len(frame)
-    fig = Figure(figsize=(7.2, 1.5 + 0.42 * n), layout="constrained")
-    ax = fig.add_subplot()
+    """Horizontal bars with 95% CI whiskers for the codecs with a number; those without are listed
+    below with their reason, in one line each, so refusals are said without taking the chart."""
+    styles = codec_styles(frame.codec)
     ok = (frame.status == "ok") & np.isfinite(frame.bd_rate)
-    ends = pd.concat([frame.bd_rate[ok], frame.ci_low[ok], frame.ci_high[ok]]).dropna()
+    shown, refused = frame[ok].reset_index(drop=True), frame[~ok]
+    n = max(len(shown), 1)
+    notes = []
+    if len(refused):
+        import textwrap
+
+        lines = [f"{styles[r.codec].label}: {r['label'].removeprefix('no number: ')}" for _, r in refused.iterrows()]
+        notes = textwrap.wrap("no BD-rate: " + "; ".join(lines), 120)
+    fig = Figure(figsize=(7.2, 1.4 + 0.36 * n + 0.16 * len(notes)), layout="constrained")
+    if notes:
+        ax, below = fig.subplots(2, 1, height_ratios=(0.36 * n + 0.9, 0.16 * len(notes) + 0.05))
+        below.axis("off")
+        below.text(0.0, 1.0, "\n".join(notes), ha="left", va="top", fontsize="x-small", color="0.25", transform=below.transAxes)
+    else:
+        ax = fig.add_subplot()
+    ends = pd.concat([shown.bd_rate, shown.ci_low, shown.ci_high]).dropna()
     low, high = min(0.0, ends.min()) if len(ends) else -10.0, max(0.0, ends.max()) if len(ends) else 10.0
     pad = 0.3 * (high - low) or 10.0
     left, right = low - pad, high + pad
-    for i, r in frame.iterrows():
-        color = colors.get(r.codec, "0.5")
-        if ok[i]:
-            ax.barh(i, r.bd_rate, height=0.6, color=color)
-            if _finite(r.ci_low) and _finite(r.ci_high):
-                ax.errorbar(r.bd_rate, i, xerr=[[r.bd_rate - r.ci_low], [r.ci_high - r.bd_rate]], fmt="none",
-                            ecolor="0.15", elinewidth=1, capsize=3)
-            end = max(r.bd_rate, r.ci_high if _finite(r.ci_high) else r.bd_rate) if r.bd_rate >= 0 else \
-                min(r.bd_rate, r.ci_low if _finite(r.ci_low) else r.bd_rate)
-            ax.text(end + (0.02 if r.bd_rate >= 0 else -0.02) * (right - left), i, r["label"],
-                    ha="left" if r.bd_rate >= 0 else "right", va="center", fontsize="small")
-        else:
-            ax.barh(i, right - left, left=left, height=0.6, facecolor="none", edgecolor=color, hatch="//", lw=0.8, alpha=0.45)
-            ax.text((left + right) / 2, i, r["label"], ha="center", va="center", fontsize="small",
-                    bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": "none"})
+    for i, r in shown.iterrows():
+        ax.barh(i, r.bd_rate, height=0.6, color=colors.get(r.codec, styles[r.codec].color))
+        if _finite(r.ci_low) and _finite(r.ci_high):
+            ax.errorbar(r.bd_rate, i, xerr=[[r.bd_rate - r.ci_low], [r.ci_high - r.bd_rate]], fmt="none",
+                        ecolor="0.15", elinewidth=1, capsize=3)
+        end = max(r.bd_rate, r.ci_high if _finite(r.ci_high) else r.bd_rate) if r.bd_rate >= 0 else \
+            min(r.bd_rate, r.ci_low if _finite(r.ci_low) else r.bd_rate)
+        ax.text(end + (0.02 if r.bd_rate >= 0 else -0.02) * (right - left), i, r["label"],
+                ha="left" if r.bd_rate >= 0 else "right", va="center", fontsize="small")
+    if not len(shown):
+        ax.text(0.5, 0.5, "no codec has a BD-rate here", transform=ax.transAxes, ha="center", va="center")
     ax.axvline(0, color="0.15", lw=0.8)
-    ax.set_yticks(range(n), list(frame.codec))
+    ax.set_yticks(range(len(shown)), [styles[c].label for c in shown.codec])
     ax.set_ylim(n - 0.5, -0.5)
     ax.set_xlim(left, right)
     ax.grid(axis="y", visible=False)
@@ -210,7 +255,8 @@ def write_figures(folder: ResultsFolder | Path | str, out_dir: Path | str, ancho
     with style():
         for metric in curves:
             columns = ["codec", "quality", "bpp", metric, f"{metric}_lo", f"{metric}_hi"]
-            fig = plot_curves(frame, metric, colors, f"{name}: rate–{label(metric)}, {band_source(folder, metric, n_draws)}")
+            fig = plot_curves(frame, metric, colors, f"{name}: rate–{label(metric)}, {band_source(folder, metric, n_draws)}",
+                              anchor or default_anchor(folder))
             paths += save(fig, out_dir, f"rate_{metric}", frame[columns])
         if len(folder.codecs) >= 2:
             anchor = anchor or default_anchor(folder)
