@@ -61,10 +61,12 @@ def register(app: typer.Typer, out: Console) -> None:
         codecs: Optional[str] = typer.Option(None, "--codecs", "-c", help="Comma-separated codecs. Default: all in the folder."),
         min_overlap: float = typer.Option(0.4, "--min-overlap", help="Least shared share of the union of the two curves' metric ranges for a number."),
         rising_part: bool = typer.Option(False, "--rising-part", help="Use each curve up to its first drop instead of refusing a non-monotone curve."),
+        strict: bool = typer.Option(False, "--strict", help="Take task curves as they are (refuse a non-monotone one) instead of through their monotone envelope."),
         draws: int = typer.Option(1000, "--draws", help="Bootstrap draws over images for the 95% interval (0: none)."),
         as_json: bool = typer.Option(False, "--json", help="One JSON record per codec."),
     ) -> None:
-        """Task (or PSNR) BD-rate against an anchor: pchip, overlap and monotonicity checked, bootstrap 95% CI."""
+        """Task (or PSNR) BD-rate against an anchor: pchip, overlap and monotonicity checked, bootstrap 95% CI.
+        Task curves go through their monotone envelope (the points that beat every lower-rate point; the note says how many)."""
         from bench.analysis.bdrate import bd_rates
         from bench.analysis.reader import read_results
 
@@ -72,7 +74,7 @@ def register(app: typer.Typer, out: Console) -> None:
             raise BenchError(f"--min-overlap must lie in [0, 1], got {min_overlap}")
         folder = read_results(results)
         records = [r.record() for r in bd_rates(folder, anchor, metric, _names(codecs, "--codecs"), n_draws=draws,
-                                                  min_overlap=min_overlap, rising_part=rising_part)]
+                                                  min_overlap=min_overlap, rising_part=rising_part, strict=True if strict else None)]
         if as_json:
             _print_records(out, records)
             return

@@ -162,8 +162,22 @@ def test_bd_rates_on_a_folder_find_the_known_saving_with_an_interval(tmp_path):
     assert bad.bd_rate == pytest.approx(50, abs=8) and bad.ci_low > 0
     hd95 = {r.codec: r for r in bd_rates(folder, "base", "hd95", n_draws=0)}
     assert hd95["good"].bd_rate == pytest.approx(-20, abs=1e-6)  # hd95 is lower-is-better: turned around, same saving
-    miou = bd_rates(folder, "base", "miou", n_draws=50)[0]
+    miou = bd_rates(folder, "base", "miou", n_draws=50, strict=True)[0]
     assert miou.status.startswith("anchor not monotone")  # a flat dataset-level figure
+    enveloped = bd_rates(folder, "base", "miou", n_draws=50)[0]  # the default: its envelope keeps one point, too few
+    assert enveloped.status != "ok" and "rate point" in enveloped.status
+
+
+def test_a_task_curve_that_wiggles_is_read_through_its_monotone_envelope():
+    from bench.analysis.bdrate import _monotone_part
+
+    bpp, dice = np.array([0.1, 0.2, 0.4, 0.8, 1.6]), np.array([0.60, 0.66, 0.65, 0.67, 0.67])
+    kept, values, why = _monotone_part(bpp, dice, 1.0, "envelope")
+    assert why is None and kept.tolist() == [0.1, 0.2, 0.8] and values.tolist() == [0.60, 0.66, 0.67]
+    assert _monotone_part(bpp, dice, 1.0, False)[2].startswith("not monotone")
+    assert _monotone_part(bpp, dice, 1.0, True)[0].tolist() == [0.1, 0.2]  # rising part: up to the first drop
+    hd95 = np.array([9.0, 7.0, 7.5, 5.0, 5.0])  # lower is better: sign −1
+    assert _monotone_part(bpp, hd95, -1.0, "envelope")[0].tolist() == [0.1, 0.2, 0.8]
 
 
 def test_lossless_interval_counts_draws_that_never_reach_tolerance_as_above_every_rate():

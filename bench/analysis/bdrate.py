@@ -1,10 +1,15 @@
 """Task BD-rate: the average bitrate difference at equal task accuracy (or PSNR), with the
 `bjontegaard` package's piecewise cubic (pchip) interpolation, as JVET computes BD-rate.
 
+Task accuracy saturates and wiggles near its uncompressed level, so a task curve is read through
+its monotone envelope by default (`envelope`): the rate points that beat every lower-rate point
+of the same codec, i.e. its operational rate–accuracy curve (the Pareto front: no user would pick
+a point that costs more bits for less accuracy), and the record says how many points it kept.
+PSNR and MS-SSIM curves are taken as they are (strict).
+
 There is no number when it would mislead, and the status says why:
-- a curve is not monotone in rate (accuracy that wiggles near saturation: the inverse, rate as
-  a function of accuracy, does not exist); `rising_part` keeps each curve's points up to its
-  first drop instead, and says so;
+- a strict curve is not monotone in rate (the inverse, rate as a function of accuracy, does not
+  exist); `rising_part` keeps each curve's points up to its first drop instead, and says so;
 - the curves overlap too little on the metric axis (the paper's Table 1 is such a case:
   MVMICNet's curve lies above every anchor's, so there is no common accuracy to compare at).
 The 95% interval comes from bootstrap draws over images, shared by anchor and test."""
@@ -20,7 +25,12 @@ import numpy as np
 from bench.analysis.curves import Curve, common_images, curve, draws, interval
 from bench.analysis.reader import ResultsFolder
 
-MIN_OVERLAP = 0.4  # least shared share of the union of the two curves' metric ranges (the bjontegaard package warns below 0.75)
+# Least shared share of the union of the two curves' metric ranges. The bjontegaard package warns
+# below 0.75; task curves that saturate share only their top, where the codecs are told apart, and
+# 0.4 still leaves both curves' interpolation inside measured points over the shared range (the
+# BD integral never extrapolates: pchip over the shared metric interval only).
+MIN_OVERLAP = 0.4
+QUALITY_METRICS = ("psnr", "ms_ssim")  # taken strictly; every other metric through its envelope by default
 MIN_POINTS = 2
 
 
@@ -42,10 +52,16 @@ class BDRate:
         return asdict(self)
 
 
-def _monotone_part(bpp: np.ndarray, metric: np.ndarray, sign: float, rising_part: bool):
-    """Points in rate order whose `sign`-oriented metric strictly improves with rate; else why not."""
+def _monotone_part(bpp: np.ndarray, metric: np.ndarray, sign: float, rising_part: bool | str):
+    """Points in rate order whose `sign`-oriented metric strictly improves with rate; else why not.
+    `rising_part="envelope"`: the points that beat every lower-rate point (the monotone envelope)."""
     finite = np.isfinite(bpp) & np.isfinite(metric) & (bpp > 0)
     bpp, metric = bpp[finite], metric[finite]
+    if rising_part == "envelope":
+        oriented = sign * metric
+        best = np.maximum.accumulate(np.r_[-np.inf, oriented[:-1]]) if len(oriented) else oriented
+        keep = oriented > best
+        return bpp[keep], oriented[keep], None
     drops = np.flatnonzero(np.diff(sign * metric) <= 0)
     if not len(drops):
         return bpp, sign * metric, None
@@ -65,7 +81,7 @@ def overlap_of(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def bd_rate_of(anchor: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray], higher_is_better: bool = True,
-               min_overlap: float = MIN_OVERLAP, rising_part: bool = False) -> tuple[float, float, str, int]:
+               min_overlap: float = MIN_OVERLAP, rising_part: bool | str = False) -> tuple[float, float, str, int]:
     """(BD-rate %, overlap, status, test points used) of two (bpp, metric) curves sorted by bpp."""
     import bjontegaard
 
@@ -89,8 +105,12 @@ def bd_rate_of(anchor: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np
 
 
 def bd_rates(folder: ResultsFolder, anchor: str, metric: str, codecs: list[str] | None = None, n_draws: int = 1000,
-             min_overlap: float = MIN_OVERLAP, rising_part: bool = False, seed: int = 0) -> list[BDRate]:
-    """One record per codec against `anchor` on `metric`, with bootstrap intervals when per-image values exist."""
+             min_overlap: float = MIN_OVERLAP, rising_part: bool = False, seed: int = 0, strict: bool | None = None) -> list[BDRate]:
+    """One record per codec against `anchor` on `metric`, with bootstrap intervals when per-image values exist.
+    `strict` None: PSNR/MS-SSIM strict, task metrics through their envelope; `rising_part` overrides both."""
+    strict = metric in QUALITY_METRICS if strict is None else strict
+    if not rising_part and not strict:
+        rising_part = "envelope"
     folder.require_metric(metric)
     folder.require_codec(anchor, "--anchor")
     codecs = [c for c in (codecs or folder.codecs) if c != anchor]
@@ -106,7 +126,8 @@ def bd_rates(folder: ResultsFolder, anchor: str, metric: str, codecs: list[str] 
         a, t = curve(folder, anchor, metric, images), curve(folder, codec, metric, images)
         value, overlap, status, used = bd_rate_of(a.points(), t.points(), higher, min_overlap, rising_part)
         low = high = math.nan
-        note = f"rising part: {used} of {len(t.qualities)} points" if rising_part and status == "ok" and used < len(t.qualities) else ""
+        kind = "envelope" if rising_part == "envelope" else "rising part"
+        note = f"{kind}: {used} of {len(t.qualities)} points" if rising_part and status == "ok" and used < len(t.qualities) else ""
         if status == "ok" and a.resamplable and t.resamplable and n_draws:
             low, high, defined = _bootstrap(a, t, higher, min_overlap, rising_part, draws(len(images), n_draws, seed))
             if defined < 0.95:
@@ -130,7 +151,7 @@ def _none_coded(folder: ResultsFolder, codecs: list[str]) -> str:
     return ""
 
 
-def _bootstrap(a: Curve, t: Curve, higher: bool, min_overlap: float, rising_part: bool, weights: np.ndarray) -> tuple[float, float, float]:
+def _bootstrap(a: Curve, t: Curve, higher: bool, min_overlap: float, rising_part: bool | str, weights: np.ndarray) -> tuple[float, float, float]:
     """Percentile interval over draws that give a number, and the share that do."""
     (ra, ma), (rt, mt) = a.resampled(weights), t.resampled(weights)
     values = []
