@@ -51,3 +51,15 @@ def test_interval_holds_the_estimate_and_narrows_with_more_images():
         assert ci["map50_95_lo"] <= point["map50_95"] <= ci["map50_95_hi"]
         widths.append(ci["map50_hi"] - ci["map50_lo"])
     assert widths[1] < widths[0]
+
+
+def test_rows_keep_the_100_best_detections_per_class_which_is_all_coco_reads():
+    from bench.tasks.det.metrics import top_per_class
+
+    rng = np.random.default_rng(0)
+    boxes = rng.uniform(0, 50, (250, 4))
+    labels = np.r_[np.zeros(180, np.int64), np.ones(70, np.int64)]
+    scores = rng.random(250)
+    b, k, s = top_per_class(boxes, labels, scores)
+    assert (k == 0).sum() == 100 and (k == 1).sum() == 70
+    assert s[k == 0].min() >= np.sort(scores[:180])[-100]  # the best 100 of class 0
