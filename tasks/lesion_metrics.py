@@ -2,9 +2,11 @@
 many false alarms per image, and how well were they outlined?"
 
 - `froc`: the free-response operating characteristic of a detector over a split. A detection
-  *hits* a lesion when its centre lies inside the lesion's box or the lesion's centre inside the
-  detection's (the centre-hit rule of lesion-detection challenges, robust for lesions a few pixels
-  across, where IoU thresholds punish a one-pixel offset). Per lesion, only its best-scoring hit is
+  *hits* a lesion when its centre lies inside the lesion's box grown by `HIT_TOLERANCE_PX` on
+  each side (the centre-hit rule of lesion-detection challenges, as LUNA16 scores a candidate by
+  its distance to the nodule's centre: robust for lesions a few pixels across, where IoU
+  thresholds punish a one-pixel offset). Only the detection's centre counts, so a box drawn
+  around half the brain finds at most the lesions near its middle. Per lesion, only its best-scoring hit is
   a true positive; further hits on the same lesion are neither (as in LUNA16); a detection hitting
   no lesion is a false positive. Sensitivity at r false positives per image is the best
   sensitivity over score thresholds whose false positives per image do not exceed r.
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 FP_RATES = (0.5, 1.0)
+HIT_TOLERANCE_PX = 2.0
 # Summary names: `sensitivity` at 1 false positive per image (the headline), `sensitivity_fp05` at 0.5.
 SENSITIVITY_AT = {"sensitivity": 1.0, "sensitivity_fp05": 0.5}
 # Lesion bins of the breakdowns (diameter in mm, |contrast| as a fraction of the local tissue level).
@@ -51,16 +54,13 @@ class Froc:
 
 
 def _centre_hits(det: np.ndarray, gt: np.ndarray) -> np.ndarray:
-    """D×G bool: detection d hits lesion g (centre of either inside the other's box)."""
+    """D×G bool: detection d's centre lies in lesion g's box grown by `HIT_TOLERANCE_PX`."""
     if len(det) == 0 or len(gt) == 0:
         return np.zeros((len(det), len(gt)), bool)
     dc = (det[:, :2] + det[:, 2:]) / 2
-    gc = (gt[:, :2] + gt[:, 2:]) / 2
-    d_in_g = (dc[:, None, 0] >= gt[None, :, 0]) & (dc[:, None, 0] <= gt[None, :, 2]) & \
-             (dc[:, None, 1] >= gt[None, :, 1]) & (dc[:, None, 1] <= gt[None, :, 3])
-    g_in_d = (gc[None, :, 0] >= det[:, None, 0]) & (gc[None, :, 0] <= det[:, None, 2]) & \
-             (gc[None, :, 1] >= det[:, None, 1]) & (gc[None, :, 1] <= det[:, None, 3])
-    return d_in_g | g_in_d
+    t = HIT_TOLERANCE_PX
+    return (dc[:, None, 0] >= gt[None, :, 0] - t) & (dc[:, None, 0] <= gt[None, :, 2] + t) & \
+           (dc[:, None, 1] >= gt[None, :, 1] - t) & (dc[:, None, 1] <= gt[None, :, 3] + t)
 
 
 def froc(gt_boxes: list[np.ndarray], det_boxes: list[np.ndarray], det_scores: list[np.ndarray]) -> Froc:

@@ -193,3 +193,12 @@ def test_binary_segmentation_with_probabilities_reports_lesion_sensitivity():
     plain = SegMetric(["background", "lesion"], hd95=False)
     plain.update([pred] * 3, samples)
     assert "seg_sensitivity" not in plain.compute().summary  # a bare class map has no ranking
+
+
+def test_a_box_around_half_the_image_finds_only_the_lesion_at_its_centre():
+    gt = [np.array([[48, 48, 52, 52], [10, 10, 13, 13], [80, 85, 84, 88]])]
+    giant = [np.array([[0.0, 0, 100, 100]])]  # centre (50, 50)
+    curve = froc(gt, giant, [np.array([0.9])])
+    assert curve.at(1.0)[0] == pytest.approx(1 / 3)
+    near = froc([np.array([[20, 20, 23, 23]])], [np.array([[22.5, 22.5, 26.5, 26.5]])], [np.array([0.5])])
+    assert near.at(1.0)[0] == 1.0  # centre 24.5: within 2 px of the 3-px lesion's box
