@@ -238,3 +238,20 @@ def test_dice_monai_is_monais_ignore_empty_reading():
     monai(onehot(preds), onehot(gts))
     assert ours["dice_monai"] == pytest.approx(float(monai.aggregate()), abs=1e-6)
     assert ours["dice_monai"] > ours["dice"]  # class c is predicted but never present: 0 in ours, skipped by MONAI
+
+
+def test_patches_centre_on_lesions_as_often_as_asked_and_pad_small_slices():
+    from bench.train.seg import crop_patch
+
+    rng = np.random.default_rng(0)
+    image = np.arange(100 * 80, dtype=np.uint16).reshape(100, 80) % 251
+    mask = np.zeros((100, 80), np.uint8)
+    mask[70:73, 10:13] = 1
+    hits = 0
+    for _ in range(200):
+        crop, m = crop_patch(image, mask, 32, 0.7, rng)
+        assert crop.shape == (32, 32) and m.shape == (32, 32)
+        hits += bool(m.any())
+    assert 0.6 < hits / 200 < 0.85  # ~70% centred on the lesion (±8 px keeps it inside), a few random ones hit it too
+    small, small_mask = crop_patch(image[:20, :20], mask[:20, :20], 32, 0.7, rng)
+    assert small.shape == (32, 32) and not small_mask.any()
