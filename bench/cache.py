@@ -4,7 +4,9 @@ A cell's key hashes the codec's fingerprint (name, backend version, params), the
 and the image content; its entry keeps the measured row and the bitstream itself, so a task
 added later is scored on the very same decoded pixels. Task scores of a codec × quality
 group are keyed by the task network's id and the group's cell keys. Writes are atomic
-(temp file + rename), so an interrupted run never leaves a half entry.
+(temp file + rename), so an interrupted run never leaves a half entry; a write that fails (a
+full disk, a read-only folder) stops the run with one line naming the cache folder, before any
+results folder is written, and what was cached until then stays valid for the rerun.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import json
 import os
 import tempfile
 from pathlib import Path
+
+from bench.errors import OutputError
 
 def default_dir() -> Path:
     """$BENCH_CACHE_DIR, else ~/.cache/mvmic-bench, as the environment says now."""
@@ -56,11 +60,18 @@ class Cache:
             return None
         return (row, stream) if len(stream) == row.get("bytes") else None
 
+    def _write(self, path: Path, data: bytes) -> None:
+        try:
+            atomic_write(path, data)
+        except OSError as exc:
+            raise OutputError(f"cache folder {self.root}: cannot write ({exc.strerror or exc}); free space there, "
+                              f"point BENCH_CACHE_DIR elsewhere, or run with --no-cache") from exc
+
     def put_cell(self, key: str, row: dict, stream: bytes) -> None:
         if self.enabled:
             folder = self._dir(key)
-            atomic_write(folder / "stream.bin", stream)
-            atomic_write(folder / "row.json", json.dumps(row).encode())
+            self._write(folder / "stream.bin", stream)  # the row last: an entry without it is never read
+            self._write(folder / "row.json", json.dumps(row).encode())
 
     def get_json(self, key: str) -> dict | None:
         if not self.enabled:
@@ -72,4 +83,4 @@ class Cache:
 
     def put_json(self, key: str, value: dict) -> None:
         if self.enabled:
-            atomic_write(self._dir(key) / "value.json", json.dumps(value).encode())
+            self._write(self._dir(key) / "value.json", json.dumps(value).encode())

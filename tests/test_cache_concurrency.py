@@ -55,3 +55,34 @@ def test_a_cache_entry_damaged_by_hand_is_recomputed_not_read(tmp_path):
     _, err = again.communicate(timeout=300)
     assert again.returncode == 0 and f"{len(damaged)} cells computed" in err
     pd.testing.assert_frame_equal(_table(tmp_path / "again"), _table(tmp_path / "first"))
+
+
+FULL_DISK = """
+import errno, sys
+import bench.cache as cache
+calls, real, allowed = [0], cache.atomic_write, int(sys.argv.pop(1))
+def failing(path, data):
+    calls[0] += 1
+    if calls[0] > allowed:
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+    return real(path, data)
+cache.atomic_write = failing
+from bench.cli import main
+main()
+"""
+
+
+def test_a_full_disk_ends_the_run_in_one_line_and_the_rerun_continues(tmp_path):
+    cache = tmp_path / "cache"
+    args = ["run", "--codecs", "jpeg", "--data", "phantom", "--limit", "3", "--quiet", "-j", "1", "--out", str(tmp_path / "out")]
+    env = {**os.environ, "BENCH_CACHE_DIR": str(cache)}
+    full = subprocess.run([sys.executable, "-c", FULL_DISK, "5", *args], capture_output=True, text=True, env=env, timeout=300)
+    errors = [line for line in full.stderr.splitlines() if line.startswith("error:")]
+    assert full.returncode != 0 and "Traceback" not in full.stderr
+    assert errors == [f"error: cache folder {cache}: cannot write (No space left on device); free space there, "
+                      "point BENCH_CACHE_DIR elsewhere, or run with --no-cache"]
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.tmp-*"))  # no results folder, whole or half
+    rerun = subprocess.run([sys.executable, "-c", "from bench.cli import main; main()", *args], capture_output=True, text=True,
+                           env=env, timeout=300)
+    assert rerun.returncode == 0 and " 2 from cache" in rerun.stderr  # the two whole entries; the half one is not read
+    assert (tmp_path / "out" / "summary.csv").is_file()
