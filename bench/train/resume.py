@@ -50,9 +50,15 @@ def save_state(path: Path, blob: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+# What a resume file holds besides tensors and plain Python: numpy's MT19937 state (a uint32
+# array). Allowing exactly these lets it load with `weights_only=True`: no pickled code runs,
+# even from a resume file someone else wrote.
+NUMPY_STATE_GLOBALS = (np.core.multiarray._reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32)))
+
+
 def load_state(path: Path) -> dict[str, Any]:
-    """The saved blob. It holds RNG states (numpy arrays, tuples), so it is read with
-    `weights_only=False`: only ever load resume files this project wrote."""
+    """The saved blob, read weights-only (tensors, plain Python and numpy's RNG state array)."""
     import torch
 
-    return torch.load(Path(path), map_location="cpu", weights_only=False)
+    with torch.serialization.safe_globals(list(NUMPY_STATE_GLOBALS)):
+        return torch.load(Path(path), map_location="cpu", weights_only=True)
