@@ -100,6 +100,13 @@ def _sop_class_name(ds) -> str:
 
 
 def _pixels(ds, path: Path) -> np.ndarray:
+    from bench.datasets.imageio import MAX_PIXELS
+
+    rows, columns = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    if rows * columns * max(frames, 1) > MAX_PIXELS:  # before pydicom allocates Rows×Columns×frames
+        raise DatasetError(f"{path}: Rows×Columns×frames is {rows}×{columns}×{frames} ({rows * columns * frames / 1e6:.0f} Mpx), "
+                           f"more than the {MAX_PIXELS / 1e6:.0f} Mpx this harness reads")
     with reading(path, "decode pixels of"):
         return np.asarray(ds.pixel_array)
 

@@ -178,11 +178,33 @@ def _check_complete(path: Path) -> None:
             raise DatasetError(f"cannot read {path}: truncated PNG (no IEND chunk after {size} bytes)")
 
 
+MAX_PIXELS = 100_000_000  # 10,000 × 10,000: above any radiograph or mammogram; a whole-slide image must be tiled
+
+
+def _check_dimensions(path: Path) -> None:
+    """Refuse an image whose header declares more than `MAX_PIXELS` before decoding a byte of it:
+    a few kilobytes of PNG can inflate to gigabytes (a decompression bomb)."""
+    from PIL import Image
+
+    limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # our limit, and our message
+    try:
+        with Image.open(path) as im:
+            width, height = im.size
+    except Exception:  # a header PIL cannot read: the decoder will say what is wrong
+        return
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
+    if width * height > MAX_PIXELS:
+        raise DatasetError(f"{path}: the header declares a {width}×{height} image ({width * height / 1e6:.0f} Mpx), more than the "
+                           f"{MAX_PIXELS / 1e6:.0f} Mpx this harness reads (a decompression bomb, or a whole-slide image: tile it first)")
+
+
 def read_image(path: Path) -> np.ndarray:
     """An image file as stored: uint8 or uint16, gray or RGB (palette expanded, alpha dropped)."""
     path = Path(path)
     with reading(path):
         _check_complete(path)
+        _check_dimensions(path)
         if path.suffix.lower() in (".png", ".tif", ".tiff"):
             import imagecodecs  # keeps 16-bit RGB, which PIL silently truncates to 8 bits
 
@@ -207,6 +229,7 @@ def read_mask(path: Path) -> np.ndarray:
     path = Path(path)
     with reading(path):
         _check_complete(path)
+        _check_dimensions(path)
         from PIL import Image
 
         with Image.open(path) as im:
