@@ -202,3 +202,25 @@ def test_a_box_around_half_the_image_finds_only_the_lesion_at_its_centre():
     assert curve.at(1.0)[0] == pytest.approx(1 / 3)
     near = froc([np.array([[20, 20, 23, 23]])], [np.array([[22.5, 22.5, 26.5, 26.5]])], [np.array([0.5])])
     assert near.at(1.0)[0] == 1.0  # centre 24.5: within 2 px of the 3-px lesion's box
+
+
+def test_segmentation_lesion_sensitivity_breaks_down_by_size_and_contrast():
+    from bench.datasets.base import Sample
+    from bench.tasks.seg.metrics import SegMetric
+    from bench.tasks.seg.predict import BinaryPrediction
+
+    truth = np.zeros((40, 40), np.uint8)
+    truth[5:15, 5:15] = 1  # large, strong: found
+    truth[30:32, 30:32] = 1  # small, faint: missed
+    boxes = np.array([[5.0, 5, 15, 15], [30, 30, 32, 32]])
+    pred = np.zeros_like(truth)
+    pred[5:15, 5:15] = 1
+    samples = [Sample(id=f"i{k}", image=truth, bit_depth=8, mask=truth, boxes=boxes, labels=np.zeros(2, np.int64)) for k in range(2)]
+    records = {s.id: [{"diameter_mm": 10.0, "contrast": 0.25}, {"diameter_mm": 2.0, "contrast": -0.04}] for s in samples}
+    metric = SegMetric(["background", "lesion"], hd95=False, lesions=records)
+    metric.update([BinaryPrediction(pred, (pred * 0.9).astype(np.float16))] * 2, samples)
+    summary = metric.compute().summary
+    assert summary["seg_sensitivity"] == pytest.approx(0.5)
+    assert (summary["seg_sensitivity_large"], summary["seg_sensitivity_small"]) == (1.0, 0.0)
+    assert (summary["seg_sensitivity_strong"], summary["seg_sensitivity_faint"]) == (1.0, 0.0)
+    assert np.isnan(summary["seg_sensitivity_medium"])

@@ -120,8 +120,9 @@ def hd95_per_class(gt: np.ndarray, pred: np.ndarray, num_classes: int) -> np.nda
 class SegMetric(Metric):
     """Accumulates per-image confusion matrices (and HD95); `compute` gives `TaskScores`."""
 
-    def __init__(self, class_names: Sequence[str], hd95: bool | None = None) -> None:
+    def __init__(self, class_names: Sequence[str], hd95: bool | None = None, lesions: dict[str, list[dict]] | None = None) -> None:
         self.class_names = list(class_names)
+        self.lesions = lesions  # image id -> lesion records in box order (colin27-lesions), for breakdowns
         self.num_classes = len(self.class_names)
         self.use_hd95 = (hd95_backend() is not None) if hd95 is None else (hd95 and hd95_backend() is not None)
         self.reset()
@@ -131,6 +132,7 @@ class SegMetric(Metric):
         self.hd95: list[np.ndarray] = []
         self.lesion_dice: list[float] = []
         self.candidates: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (gt boxes, boxes, scores) per image
+        self.candidate_ids: list[str] = []
 
     def update(self, predictions: Any, samples: Sequence[Sample]) -> None:
         for pred, sample in zip(predictions, samples):
@@ -152,6 +154,7 @@ class SegMetric(Metric):
 
                     gt = np.asarray(sample.boxes, np.float64).reshape(-1, 4) if sample.boxes is not None else mask_boxes(sample.mask)
                     self.candidates.append((gt, *candidates(pred, probability)))
+                    self.candidate_ids.append(sample.id)
 
     def per_class(self) -> tuple[np.ndarray, np.ndarray]:
         """Images × classes Dice and IoU arrays (NaN where undefined)."""
@@ -193,10 +196,20 @@ class SegMetric(Metric):
 
     def _lesion_detection(self, per_image: list[dict], summary: dict) -> None:
         from bench.tasks.det.metrics import boxes_json
-        from bench.tasks.lesion_metrics import froc_summary
+        from bench.tasks.lesion_metrics import CONTRAST_BINS, SIZE_BINS, found_by_bin, froc, froc_summary
 
         gt, boxes, scores = ([c[k] for c in self.candidates] for k in range(3))
         summary.update({f"seg_{k}": v for k, v in froc_summary(gt, boxes, scores).items()})
-        for row, g, b, s in zip(per_image, gt, boxes, scores):
+        curve = froc(gt, boxes, scores)
+        found = curve.hits(curve.at(1.0)[1])
+        for row, g, b, s, hits, image_id in zip(per_image, gt, boxes, scores, found, self.candidate_ids):
             row["seg_det_boxes"] = boxes_json(b, np.zeros(len(b), np.int64), s)
             row["seg_gt_boxes"] = boxes_json(g, np.zeros(len(g), np.int64))
+            records = (self.lesions or {}).get(image_id)
+            counts = found_by_bin(hits, records) if records is not None and len(records) == len(hits) else \
+                {"lesions": float(len(hits)), "found": float(np.sum(hits))}
+            row.update({f"seg_{k}": v for k, v in counts.items()})
+        if self.lesions is not None:
+            for b in (*SIZE_BINS, *CONTRAST_BINS):
+                n = sum(r.get(f"seg_lesions_{b}", 0.0) for r in per_image)
+                summary[f"seg_sensitivity_{b}"] = sum(r.get(f"seg_found_{b}", 0.0) for r in per_image) / n if n else math.nan

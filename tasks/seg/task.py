@@ -61,6 +61,7 @@ class SegmentationTask(Task):
         if manifest.get("task", self.name) != self.name:
             raise BenchError(f"checkpoint {path} is a '{manifest.get('task')}' checkpoint, not a segmentation one")
         self.checkpoint, self.manifest, self.device = Path(path), manifest, device
+        self.lesions = (dataset.extra or {}).get("lesions")  # per-lesion size and contrast, for breakdowns
         self.class_names = list(manifest.get("seg_classes") or dataset.seg_classes or [])
         if dataset.seg_classes and list(dataset.seg_classes) != self.class_names:
             raise BenchError(f"checkpoint {path} predicts classes {self.class_names}, dataset '{dataset.name}' has {dataset.seg_classes}")
@@ -111,7 +112,7 @@ class SegmentationTask(Task):
                              **self.inference, probability=len(self.class_names) == 2)
 
     def metric(self) -> SegMetric:
-        return SegMetric(self.class_names)
+        return SegMetric(self.class_names, lesions=self.lesions)
 
     def loss(self, images, targets):
         """Dice + class-weighted CE of the frozen network on float images N×C×H×W in [0, 1].
