@@ -217,12 +217,15 @@ class SegmentationRecipe(Recipe):
         from bench.tasks.seg.train import choose_inference, score, split_metrics
 
         net, hd95 = model.net, bool(self.opts["hd95_at_end"])
+        lesions = (self.dataset.extra or {}).get("lesions")
         inference, table = choose_inference(net, self.val_set, self.test_set, self.class_names, self.channels, "cpu")
         metrics = {"selected_epoch": best["step"] // self.steps_per_epoch, "selected_step": best["step"],
-                   "val": split_metrics(score(net, self.val_set, self.class_names, self.channels, "cpu", hd95=hd95, inference=inference)),
+                   "val": split_metrics(score(net, self.val_set, self.class_names, self.channels, "cpu", hd95=hd95, inference=inference,
+                                              lesions=lesions)),
                    "inference_choice": table}
         if self.test_set:  # computed once, on the selected checkpoint, never used for selection
-            metrics["test"] = split_metrics(score(net, self.test_set, self.class_names, self.channels, "cpu", hd95=hd95, inference=inference))
+            metrics["test"] = split_metrics(score(net, self.test_set, self.class_names, self.channels, "cpu", hd95=hd95, inference=inference,
+                                                  lesions=lesions))
         return {"steps": steps, "inference": inference, "metrics": metrics, "model_config": net.config()}
 
 

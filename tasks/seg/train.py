@@ -134,12 +134,12 @@ def augment(x, y, gen, elastic_px: float = 0.0):
     return x.clamp(0, 1), y
 
 
-def score(model, samples, class_names, channels, device, hd95=False, inference=None):
+def score(model, samples, class_names, channels, device, hd95=False, inference=None, lesions=None):
     from bench.tasks.seg.metrics import SegMetric
 
-    metric = SegMetric(class_names, hd95=hd95)
+    metric = SegMetric(class_names, hd95=hd95, lesions=lesions)
     masks = predict_masks(model, [s.image for s in samples], [s.bit_depth for s in samples], channels, device,
-                          **(inference or {}))
+                          **(inference or {}), probability=len(class_names) == 2)
     metric.update(masks, samples)
     return metric.compute()
 
