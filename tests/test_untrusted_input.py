@@ -59,3 +59,25 @@ def test_a_class_name_with_markup_renders_as_text_in_the_report(tmp_path):
     (run / "manifest.json").write_text(json.dumps(manifest))
     page = (write_report(run, tmp_path / "report", n_draws=0)[0]).read_text()
     assert evil not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+
+
+def test_the_markup_class_name_stays_text_in_headless_chromium(tmp_path):
+    import json
+
+    from bench.analysis.browser_check import check_page, chromium
+    from bench.analysis.report import write_report
+    from test_figures import make_folder
+
+    if chromium() is None:
+        pytest.skip("no chromium on PATH (.ci/run installs Debian's chromium)")
+    run = make_folder(tmp_path / "run", with_mvmicnet=False)
+    manifest = json.loads((run / "manifest.json").read_text())
+    evil = "<img src=x onerror=alert(1)>"
+    manifest.setdefault("dataset", {})["name"] = evil
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    page = write_report(run, tmp_path / "report", n_draws=0)[0]
+    images, problems = check_page(page)
+    assert images >= 1 and problems == []  # no <img src=x>: it would be a broken image with an onerror
+    raw = tmp_path / "raw.html"  # the check can fail: the name inserted as markup (without the alert, which blocks headless Chromium)
+    raw.write_text(page.read_text().replace("&lt;img src=x onerror=alert(1)&gt;", "<img src=x alt=injected>", 1))
+    assert any("broken image" in p or p.startswith("error") for p in check_page(raw)[1])
