@@ -39,6 +39,7 @@ class Froc:
     sensitivity: np.ndarray  # at each threshold
     fp_per_image: np.ndarray
     lesion_scores: list[np.ndarray]  # per image, per lesion: best hit score (-inf: never hit)
+    false_scores: list[np.ndarray]  # per image: the scores of detections that hit no lesion
 
     def at(self, fp_rate: float) -> tuple[float, float]:
         """(sensitivity, the score threshold reaching it) at `fp_rate` false positives per image."""
@@ -68,7 +69,7 @@ def froc(gt_boxes: list[np.ndarray], det_boxes: list[np.ndarray], det_scores: li
     n_images = max(len(gt_boxes), 1)
     n_lesions = sum(len(g) for g in gt_boxes)
     events = []  # (score, +1 TP lesion found / 0 FP)
-    lesion_scores = []
+    lesion_scores, false_scores = [], []
     for gt, det, scores in zip(gt_boxes, det_boxes, det_scores):
         gt, det = np.asarray(gt, float).reshape(-1, 4), np.asarray(det, float).reshape(-1, 4)
         scores = np.asarray(scores, float).reshape(-1)
@@ -78,17 +79,18 @@ def froc(gt_boxes: list[np.ndarray], det_boxes: list[np.ndarray], det_scores: li
             if hits[:, g].any():
                 best[g] = scores[hits[:, g]].max()
         lesion_scores.append(best)
+        false_scores.append(scores[~hits.any(axis=1)])
         events += [(s, 1) for s in best if np.isfinite(s)]
-        events += [(float(s), 0) for s, hit in zip(scores, hits.any(axis=1)) if not hit]
+        events += [(float(s), 0) for s in false_scores[-1]]
     if not events:
         empty = np.zeros(1)
-        return Froc(np.array([np.inf]), empty, empty, lesion_scores)
+        return Froc(np.array([np.inf]), empty, empty, lesion_scores, false_scores)
     events.sort(key=lambda e: -e[0])
     scores = np.array([e[0] for e in events])
     tp = np.cumsum([e[1] for e in events])
     fp = np.cumsum([1 - e[1] for e in events])
     last = np.r_[scores[1:] != scores[:-1], True]  # one operating point per distinct threshold
-    return Froc(scores[last], tp[last] / max(n_lesions, 1), fp[last] / n_images, lesion_scores)
+    return Froc(scores[last], tp[last] / max(n_lesions, 1), fp[last] / n_images, lesion_scores, false_scores)
 
 
 def lesion_dice(gt_mask: np.ndarray, pred_mask: np.ndarray) -> list[float]:
@@ -122,13 +124,11 @@ class FrocTable:
         self.n_lesions = np.array([len(np.asarray(g).reshape(-1, 4)) for g in gt_boxes], np.float64)
         self.curve = froc(gt_boxes, det_boxes, det_scores)
         score, image, tp = [], [], []
-        for i, best in enumerate(self.curve.lesion_scores):
+        for i, (best, false) in enumerate(zip(self.curve.lesion_scores, self.curve.false_scores)):
             found = best[np.isfinite(best)]
-            score += found.tolist(); image += [i] * len(found); tp += [True] * len(found)
-        for i, (gt, det, scores) in enumerate(zip(gt_boxes, det_boxes, det_scores)):
-            hits = _centre_hits(np.asarray(det, float).reshape(-1, 4), np.asarray(gt, float).reshape(-1, 4)).any(axis=1)
-            fp = np.asarray(scores, float).reshape(-1)[~hits]
-            score += fp.tolist(); image += [i] * len(fp); tp += [False] * len(fp)
+            score += [*found, *false]
+            image += [i] * (len(found) + len(false))
+            tp += [True] * len(found) + [False] * len(false)
         order = np.argsort(-np.asarray(score), kind="mergesort")
         score, image, tp = np.asarray(score)[order], np.asarray(image, np.int64)[order], np.asarray(tp, bool)[order]
         fp_per_image = np.cumsum(~tp) / max(len(gt_boxes), 1)
@@ -154,18 +154,43 @@ class FrocTable:
         return out
 
 
+def bootstrap_counts(n: int, draws: int, seed: int) -> np.ndarray:
+    """draws × n multinomial image counts (numpy seed `seed`): the resamples every lesion figure uses."""
+    return np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=draws).astype(np.float64) if n else np.zeros((0, 0))
+
+
 def froc_summary(gt_boxes: list[np.ndarray], det_boxes: list[np.ndarray], det_scores: list[np.ndarray],
-                 draws: int = 1000, seed: int = 0) -> dict[str, float]:
+                 draws: int = 1000, seed: int = 0, table: "FrocTable | None" = None) -> dict[str, float]:
     """`sensitivity` (1 FP/image) and `sensitivity_fp05` with 95% bootstrap intervals over images."""
-    table = FrocTable(gt_boxes, det_boxes, det_scores)
+    table = table or FrocTable(gt_boxes, det_boxes, det_scores)
     n = len(gt_boxes)
-    counts = np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=draws).astype(np.float64) if n else np.zeros((0, 0))
+    counts = bootstrap_counts(n, draws, seed)
     out = {}
     for name, rate in SENSITIVITY_AT.items():
         out[name] = table.curve.at(rate)[0]
         lo, hi = np.percentile(table.sensitivity(counts, rate), [2.5, 97.5]) if n else (np.nan, np.nan)
         out[f"{name}_lo"], out[f"{name}_hi"] = float(lo), float(hi)
     return out
+
+
+def lesion_figures(gt_boxes: list[np.ndarray], det_boxes: list[np.ndarray], det_scores: list[np.ndarray],
+                   image_ids: list[str], lesions: dict[str, list[dict]] | None, prefix: str = "") -> tuple[dict, list[dict]]:
+    """What a detector (or a segmentation read as one) reports lesion by lesion: the summary's
+    FROC sensitivities with intervals (and per bin where `lesions` records size and contrast), and
+    per image the lesions and those found at the split's 1 FP/image threshold; keys `prefix`ed."""
+    table = FrocTable(gt_boxes, det_boxes, det_scores)
+    summary = froc_summary(gt_boxes, det_boxes, det_scores, table=table)
+    curve = table.curve
+    rows = []
+    for hits, image_id in zip(curve.hits(curve.at(1.0)[1]), image_ids):
+        records = (lesions or {}).get(image_id)
+        rows.append(found_by_bin(hits, records) if records is not None and len(records) == len(hits)
+                    else {"lesions": float(len(hits)), "found": float(np.sum(hits))})
+    if lesions is not None:
+        for b in (*SIZE_BINS, *CONTRAST_BINS):
+            n = sum(r.get(f"lesions_{b}", 0.0) for r in rows)
+            summary[f"sensitivity_{b}"] = sum(r.get(f"found_{b}", 0.0) for r in rows) / n if n else float("nan")
+    return ({f"{prefix}{k}": v for k, v in summary.items()}, [{f"{prefix}{k}": v for k, v in r.items()} for r in rows])
 
 
 def lesion_bin(record: dict) -> tuple[str, str]:

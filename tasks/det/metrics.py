@@ -153,20 +153,10 @@ class DetectionMetric(Metric):
 
     def _lesion_figures(self, per_image: list[dict], summary: dict) -> None:
         """FROC sensitivities (with intervals) and, per image, the lesions found at 1 FP/image."""
-        from bench.tasks.lesion_metrics import SIZE_BINS, CONTRAST_BINS, found_by_bin, froc, froc_summary
+        from bench.tasks.lesion_metrics import lesion_figures
 
-        gt = [g for _, g, _ in self._gt]
-        det, scores = [d for d, _, _ in self._dt], [s for _, s, _ in self._dt]
-        summary.update(froc_summary(gt, det, scores))
-        curve = froc(gt, det, scores)
-        found = curve.hits(curve.at(1.0)[1])
-        for row, hits, image_id, boxes in zip(per_image, found, self._ids, gt):
-            records = (self.lesions or {}).get(image_id)
-            if records is not None and len(records) == len(hits):
-                row.update(found_by_bin(hits, records))
-            else:
-                row.update({"lesions": float(len(hits)), "found": float(np.sum(hits))})
-        if self.lesions is not None:
-            for b in (*SIZE_BINS, *CONTRAST_BINS):
-                n = sum(r.get(f"lesions_{b}", 0.0) for r in per_image)
-                summary[f"sensitivity_{b}"] = sum(r.get(f"found_{b}", 0.0) for r in per_image) / n if n else math.nan
+        figures, rows = lesion_figures([g for _, g, _ in self._gt], [d for d, _, _ in self._dt], [s for _, s, _ in self._dt],
+                                       self._ids, self.lesions)
+        summary.update(figures)
+        for row, extra in zip(per_image, rows):
+            row.update(extra)

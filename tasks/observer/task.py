@@ -113,7 +113,9 @@ class ObserverMetric(Metric):
             mine = image == i
             per_image[i] = {"observer_pairs": float(mine.sum()),
                             "observer_t": json.dumps(np.round(np.stack([t_sp[mine], t_sa[mine]], 1), 4).tolist(), separators=(",", ":"))}
-        counts = np.random.default_rng(0).multinomial(n, np.full(n, 1.0 / n), size=DRAWS).astype(np.float64)[:, image]
+        from bench.tasks.lesion_metrics import bootstrap_counts
+
+        counts = bootstrap_counts(n, DRAWS, 0)[:, image]
         summary = {"dprime": float(dprime(t_sp, t_sa)[0]), "auc": float(auc(t_sp, t_sa)[0]),
                    "observer_pairs": float(len(found)), "observer_skipped": float(skipped)}
         for name, fn in (("dprime", dprime), ("auc", auc)):
@@ -127,7 +129,7 @@ class ObserverTask(Task):
     summary_columns: ClassVar[tuple[str, ...]] = ("dprime", "dprime_lo", "dprime_hi", "auc", "auc_lo", "auc_hi",
                                                   "observer_pairs", "observer_skipped")
     headline_columns: ClassVar[tuple[str, ...]] = ("dprime", "auc")
-    scoring_modules: ClassVar[tuple[str, ...]] = ("bench.tasks.observer.channels", "bench.tasks.observer.cho")
+    scoring_modules: ClassVar[tuple[str, ...]] = ("bench.tasks.observer.channels", "bench.tasks.observer.cho", "bench.tasks.lesion_metrics")
     scoring_packages: ClassVar[tuple[str, ...]] = ("numpy", "scipy")
 
     @classmethod

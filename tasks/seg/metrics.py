@@ -196,20 +196,10 @@ class SegMetric(Metric):
 
     def _lesion_detection(self, per_image: list[dict], summary: dict) -> None:
         from bench.tasks.det.metrics import boxes_json
-        from bench.tasks.lesion_metrics import CONTRAST_BINS, SIZE_BINS, found_by_bin, froc, froc_summary
+        from bench.tasks.lesion_metrics import lesion_figures
 
         gt, boxes, scores = ([c[k] for c in self.candidates] for k in range(3))
-        summary.update({f"seg_{k}": v for k, v in froc_summary(gt, boxes, scores).items()})
-        curve = froc(gt, boxes, scores)
-        found = curve.hits(curve.at(1.0)[1])
-        for row, g, b, s, hits, image_id in zip(per_image, gt, boxes, scores, found, self.candidate_ids):
-            row["seg_det_boxes"] = boxes_json(b, np.zeros(len(b), np.int64), s)
-            row["seg_gt_boxes"] = boxes_json(g, np.zeros(len(g), np.int64))
-            records = (self.lesions or {}).get(image_id)
-            counts = found_by_bin(hits, records) if records is not None and len(records) == len(hits) else \
-                {"lesions": float(len(hits)), "found": float(np.sum(hits))}
-            row.update({f"seg_{k}": v for k, v in counts.items()})
-        if self.lesions is not None:
-            for b in (*SIZE_BINS, *CONTRAST_BINS):
-                n = sum(r.get(f"seg_lesions_{b}", 0.0) for r in per_image)
-                summary[f"seg_sensitivity_{b}"] = sum(r.get(f"seg_found_{b}", 0.0) for r in per_image) / n if n else math.nan
+        figures, rows = lesion_figures(gt, boxes, scores, self.candidate_ids, self.lesions, prefix="seg_")
+        summary.update(figures)
+        for row, extra, g, b, s in zip(per_image, rows, gt, boxes, scores):
+            row.update(extra, seg_det_boxes=boxes_json(b, np.zeros(len(b), np.int64), s), seg_gt_boxes=boxes_json(g, np.zeros(len(g), np.int64)))
