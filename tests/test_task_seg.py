@@ -255,3 +255,24 @@ def test_patches_centre_on_lesions_as_often_as_asked_and_pad_small_slices():
     assert 0.6 < hits / 200 < 0.85  # ~70% centred on the lesion (±8 px keeps it inside), a few random ones hit it too
     small, small_mask = crop_patch(image[:20, :20], mask[:20, :20], 32, 0.7, rng)
     assert small.shape == (32, 32) and not small_mask.any()
+
+
+def test_noise_augmentation_is_optional_for_lesions_of_a_few_grey_levels():
+    import torch
+
+    from bench.tasks.seg.train import augment
+
+    x, y = torch.full((4, 1, 64, 64), 0.5), torch.zeros((4, 64, 64), dtype=torch.long)
+    inner = (slice(None), 0, slice(24, 40), slice(24, 40))
+    quiet, _ = augment(x, y, torch.Generator().manual_seed(0), noise_max=0.0)
+    noisy, _ = augment(x, y, torch.Generator().manual_seed(0), noise_max=0.05)
+    assert float(quiet[inner].std(dim=(1, 2)).max()) < 1e-5  # jitter changes the level, not the texture
+    assert float(noisy[inner].std(dim=(1, 2)).max()) > 1e-3
+
+
+def test_lesion_networks_are_selected_on_lesion_sensitivity_and_others_on_dice():
+    from bench.tasks.seg.train import selection_figure
+
+    assert selection_figure({"dice": 0.5, "seg_sensitivity": 0.2}) == "seg_sensitivity"
+    assert selection_figure({"dice": 0.5, "seg_sensitivity": float("nan")}) == "dice"
+    assert selection_figure({"dice": 0.5}) == "dice"

@@ -1,6 +1,7 @@
 """`bench train-task seg`: the segmentation U-Net's recipe on the one training loop (`trainer.py`).
 
-Train split only, weights selected on val Dice (checked once per epoch), test scored once on the
+Train split only, weights selected on val Dice (lesion-wise sensitivity for a one-foreground
+network; checked once per epoch), test scored once on the
 selected weights. What the recipe is made of lives with the task (`tasks/seg/train.py`: the loss,
 the augmentation, class statistics, deep supervision, the inference choice); the loop, its
 precision (bf16 autocast where native), time budget, exact `--resume` and log are the Trainer's.
@@ -45,6 +46,7 @@ DEFAULTS: dict[str, Any] = {
     "class_weight_power": 0.5,  # CE weights (median freq / freq) ** power, clipped to [0.2, cap]
     "class_weight_cap": 5.0,
     "elastic_px": 3.0,  # elastic warp amplitude in pixels (0: affine only); 3 chosen on val (see weights/TRAINING.md)
+    "noise_max": 0.02,  # Gaussian noise augmentation, sigma up to this share of full scale (lesions: 0)
     "time_budget_s": 3000,  # wall-clock cap (s); None: none
     "hd95_at_end": True,
     "deep_supervision": 0.0,  # weight of the auxiliary decoder heads' loss (0: off); see `DeepSupervision`
@@ -96,7 +98,7 @@ def seg_training(unet, deep_weight: float):
 
 
 class SegmentationRecipe(Recipe):
-    log_fields = ["train_loss", "val_loss", "val_dice", "val_iou", "val_miou"]
+    log_fields = ["train_loss", "val_loss", "val_dice", "val_iou", "val_miou", "val_seg_sensitivity"]
 
     def __init__(self, dataset, opts: dict[str, Any], task_name: str) -> None:
         from bench.tasks.seg.train import class_statistics
@@ -198,7 +200,8 @@ class SegmentationRecipe(Recipe):
         from bench.tasks.seg.train import augment, seg_loss
 
         x, y = self._batch(rng)
-        x, y = augment(x.to(self.device), y.to(self.device), self.gen, float(self.opts["elastic_px"]))
+        x, y = augment(x.to(self.device), y.to(self.device), self.gen, float(self.opts["elastic_px"]),
+                       float(self.opts["noise_max"]))
         logits = model(x)
         loss = seg_loss(logits.float(), y, self.class_w_t, float(self.opts["dice_weight"]))
         if model.deep is not None:
@@ -206,11 +209,15 @@ class SegmentationRecipe(Recipe):
         return loss, {"train_loss": f"{float(loss.detach()):.5f}"}
 
     def validate(self, i: int, model) -> dict[str, float]:
-        from bench.tasks.seg.train import score
+        from bench.tasks.seg.train import score, selection_figure
 
         val = score(model.net, self.val_set, self.class_names, self.channels, self.device).summary
         model.train()
-        return {"val_loss": -float(val["dice"]), "val_dice": float(val["dice"]), "val_iou": float(val["iou"]), "val_miou": float(val["miou"])}
+        figures = {"val_loss": -float(val[selection_figure(val)]), "val_dice": float(val["dice"]), "val_iou": float(val["iou"]),
+                   "val_miou": float(val["miou"])}
+        if selection_figure(val) == "seg_sensitivity":
+            figures["val_seg_sensitivity"] = float(val["seg_sensitivity"])
+        return figures
 
     def finish_point(self, i: int, model, best: dict, steps: int) -> dict:
         """The inference choice on val, then val and (once) test on the selected weights as stored."""
@@ -218,7 +225,7 @@ class SegmentationRecipe(Recipe):
 
         net, hd95 = model.net, bool(self.opts["hd95_at_end"])
         lesions = (self.dataset.extra or {}).get("lesions")
-        inference, table = choose_inference(net, self.val_set, self.test_set, self.class_names, self.channels, "cpu")
+        inference, table = choose_inference(net, self.val_set, self.class_names, self.channels, "cpu")
         metrics = {"selected_epoch": best["step"] // self.steps_per_epoch, "selected_step": best["step"],
                    "val": split_metrics(score(net, self.val_set, self.class_names, self.channels, "cpu", hd95=hd95, inference=inference,
                                               lesions=lesions)),
