@@ -1,10 +1,10 @@
 """`bench train-task seg`: the segmentation U-Net's recipe on the one training loop (`trainer.py`).
 
-Train split only, weights selected on val Dice (lesion-wise sensitivity for a one-foreground
-network; checked once per epoch), test scored once on the
-selected weights. What the recipe is made of lives with the task (`tasks/seg/train.py`: the loss,
-the augmentation, class statistics, deep supervision, the inference choice); the loop, its
-precision (bf16 autocast where native), time budget, exact `--resume` and log are the Trainer's.
+Train split only, weights selected once per epoch on val Dice (on lesion-wise sensitivity for a
+one-foreground network: `selection_figure`), test scored once on the selected weights. What the
+recipe is made of lives with the task (`tasks/seg/train.py`: the loss, the augmentation, class
+statistics, deep supervision, the inference choice); the loop, its precision (bf16 autocast where
+native), time budget, exact `--resume` and log are the Trainer's.
 
 Recipe (aimed at small classes such as Colin27's subcortical grey, which a plain run never learned):
 - loss = class-weighted cross-entropy + soft Dice over the foreground classes (`seg_loss`);
@@ -213,10 +213,10 @@ class SegmentationRecipe(Recipe):
 
         val = score(model.net, self.val_set, self.class_names, self.channels, self.device).summary
         model.train()
-        figures = {"val_loss": -float(val[selection_figure(val)]), "val_dice": float(val["dice"]), "val_iou": float(val["iou"]),
-                   "val_miou": float(val["miou"])}
-        if selection_figure(val) == "seg_sensitivity":
-            figures["val_seg_sensitivity"] = float(val["seg_sensitivity"])
+        figure = selection_figure(val)
+        figures = {"val_loss": -float(val[figure]), "val_dice": float(val["dice"]), "val_iou": float(val["iou"]), "val_miou": float(val["miou"])}
+        if figure == "seg_sensitivity":
+            figures["val_seg_sensitivity"] = float(val[figure])
         return figures
 
     def finish_point(self, i: int, model, best: dict, steps: int) -> dict:

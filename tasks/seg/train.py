@@ -154,7 +154,7 @@ def selection_figure(summary: dict) -> str:
     lesion detector (one foreground class), else Dice. Why: pixel Dice is dominated by the large
     lesions, and dropping small predictions raises it while losing exactly the small findings."""
     value = summary.get("seg_sensitivity")
-    return "seg_sensitivity" if isinstance(value, float) and math.isfinite(value) else "dice"
+    return "seg_sensitivity" if value is not None and math.isfinite(float(value)) else "dice"
 
 
 def choose_inference(model, val_set, class_names, channels, device) -> tuple[dict, list[dict]]:
