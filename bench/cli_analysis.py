@@ -96,14 +96,17 @@ def register(app: typer.Typer, out: Console) -> None:
         draws: int = typer.Option(1000, "--draws", help="Bootstrap draws over images for bands and BD-rate intervals (0: none)."),
     ) -> None:
         """Rate–accuracy, rate–PSNR and rate–MS-SSIM curves with 95% bands, and BD-rate bars, as PNG and PDF."""
-        from bench.analysis.figures import write_figures
+        from bench.analysis.figures import figure_plan, write_figures
         from bench.analysis.reader import read_results
+        from bench.progress import Steps
 
         if draws < 0:
             raise BenchError(f"--draws must be 0 or more, got {draws}")
         folder = read_results(results)
         target = out_dir if out_dir is not None else Path(results) / "figures"
-        paths = write_figures(folder, target, anchor=anchor, n_draws=draws)
+        curves, bars = figure_plan(folder)
+        with Steps("figures", len(curves) + len(bars)) as step:
+            paths = write_figures(folder, target, anchor=anchor, n_draws=draws, step=step)
         if paper:
             from bench.analysis.paper import write_paper
 
@@ -123,7 +126,7 @@ def register(app: typer.Typer, out: Console) -> None:
 
         if draws < 0:
             raise BenchError(f"--draws must be 0 or more, got {draws}")
-        html_path, md_path = write_report(results, out_dir, anchor=anchor, n_draws=draws)
+        html_path, md_path = write_report(results, out_dir, anchor=anchor, n_draws=draws, show_progress=True)
         typer.echo(f"{html_path}\n{md_path}")
 
     @app.command("grid")

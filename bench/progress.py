@@ -91,3 +91,30 @@ def progress_bars(*columns, disable: bool = False, unit: str = "", **options):
     if not disable and not get_console().is_terminal:  # where rich would draw: stdout
         return PlainProgress(unit=unit)
     return Progress(*columns, disable=disable, **options)
+
+
+class Steps:
+    """Progress of a job made of a known number of unequal steps (the figures and tables of a
+    report): `with Steps("report", 12) as step: ...; step("rate_dice")` after each one. A bar on a
+    terminal, plain lines elsewhere; `disable` for callers that must stay silent (tests, `--quiet`)."""
+
+    def __init__(self, description: str, total: int, disable: bool = False) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+
+        self.description = description
+        self.progress = progress_bars(TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                                      disable=disable, transient=True, unit="steps")
+        self.task = None
+        self.total = total
+
+    def __enter__(self) -> "Steps":
+        self.progress.__enter__()
+        self.task = self.progress.add_task(self.description, total=self.total)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.__exit__(*exc)
+
+    def __call__(self, done: str) -> None:
+        """One step finished; `done` names it."""
+        self.progress.update(self.task, advance=1, description=f"{self.description}: {done}")

@@ -168,6 +168,22 @@ def test_bd_rates_on_a_folder_find_the_known_saving_with_an_interval(tmp_path):
     assert enveloped.status != "ok" and "rate point" in enveloped.status
 
 
+def test_a_folder_builds_each_curve_once_and_reweights_each_draw_set_once(tmp_path):
+    from bench.analysis.curves import curve, draws
+
+    folder = read_results(_folder(tmp_path))
+    images = sorted(set(folder.results.image_id))
+    first = curve(folder, "base", "dice", images)
+    assert curve(folder, "base", "dice", images) is first and curve(folder, "good", "dice", images) is not first
+    a, b = draws(len(images), 50, seed=0), draws(len(images), 50, seed=1)
+    assert first.resampled(a) is first.resampled(a)
+    assert not np.array_equal(first.resampled(a)[1], first.resampled(b)[1])  # other draws, other values
+    fresh = read_results(folder.path)  # a folder read anew computes everything again, to the same numbers
+    again = {r.codec: r.record() for r in bd_rates(folder, "base", "dice", n_draws=100)}
+    assert again == {r.codec: r.record() for r in bd_rates(fresh, "base", "dice", n_draws=100)}
+    assert again == {r.codec: r.record() for r in bd_rates(folder, "base", "dice", n_draws=100)}
+
+
 def test_a_task_curve_that_wiggles_is_read_through_its_monotone_envelope():
     from bench.analysis.bdrate import _monotone_part
 

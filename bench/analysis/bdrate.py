@@ -114,6 +114,14 @@ def bd_rates(folder: ResultsFolder, anchor: str, metric: str, codecs: list[str] 
     folder.require_metric(metric)
     folder.require_codec(anchor, "--anchor")
     codecs = [c for c in (codecs or folder.codecs) if c != anchor]
+    key = ("bd_rates", anchor, metric, tuple(codecs), n_draws, min_overlap, rising_part, seed)
+    if key not in folder.memo:  # a report asks twice (its figure and its table); BDRate records are not changed by callers
+        folder.memo[key] = _bd_rates(folder, anchor, metric, codecs, n_draws, min_overlap, rising_part, seed)
+    return list(folder.memo[key])
+
+
+def _bd_rates(folder: ResultsFolder, anchor: str, metric: str, codecs: list[str], n_draws: int, min_overlap: float,
+              rising_part: bool | str, seed: int) -> list[BDRate]:
     higher = folder.higher_is_better(metric)
     out = []
     for codec in codecs:

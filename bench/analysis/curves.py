@@ -9,7 +9,8 @@ and lesion sensitivity through the same boxes as a FROC (`tasks/lesion_metrics.p
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -36,6 +37,7 @@ class Curve:
     metric: np.ndarray
     per_image: bool
     resample_metric: Callable[[np.ndarray], np.ndarray] | None = None
+    _resampled: dict = field(default_factory=dict, repr=False, compare=False)  # weights digest -> (bpp, metric)
 
     @property
     def resamplable(self) -> bool:
@@ -48,12 +50,24 @@ class Curve:
         return bpp[order], metric[order]
 
     def resampled(self, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """B×Q (bpp, metric) for B image-weight vectors, each row sorted by bpp."""
+        """B×Q (bpp, metric) for B image-weight vectors, each row sorted by bpp. Kept per weights:
+        every BD-rate against an anchor re-weights the anchor with the same draws."""
+        key = weights_digest(weights)
+        if key not in self._resampled:
+            self._resampled[key] = self._resample(weights)
+        return self._resampled[key]
+
+    def _resample(self, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         total = weights.sum(axis=1, keepdims=True)
         bpp = weights @ self.bpp.T / total
         metric = finite_mean(self.metric, weights) if self.per_image else self.resample_metric(weights)
         order = np.argsort(bpp, axis=1, kind="stable")
         return np.take_along_axis(bpp, order, axis=1), np.take_along_axis(metric, order, axis=1)
+
+
+def weights_digest(weights: np.ndarray) -> str:
+    """A key for one set of bootstrap draws (the same draws give the same key)."""
+    return hashlib.blake2b(np.ascontiguousarray(weights).tobytes(), digest_size=16).hexdigest() + str(weights.shape)
 
 
 def finite_mean(metric: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -102,18 +116,27 @@ def _stored_boxes(rows: pd.DataFrame, qualities: np.ndarray, images: list[str], 
         yield gt, dt
 
 
-def _map_resampler(rows: pd.DataFrame, qualities: np.ndarray, images: list[str], metric: str, reference: bool):
-    """weights B×N -> B×Q mAP, from the detections stored per row."""
+def _map_resampler(folder: ResultsFolder, codec: str, rows: pd.DataFrame, qualities: np.ndarray, images: list[str], metric: str,
+                   reference: bool):
+    """weights B×N -> B×Q mAP, from the detections stored per row. mAP50 and mAP50-95 come from the
+    same matching and the same accumulation, so both curves share them (`folder.memo`)."""
     from bench.tasks.det.bootstrap import MatchTable, map_scores
 
-    tables = []
-    for gt, dt in _stored_boxes(rows, qualities, images, reference):
-        n_classes = 1 + max([int(k.max()) for _, _, k in gt if len(k)] + [int(k.max()) for _, _, k in dt if len(k)] + [0])
-        tables.append(MatchTable(gt, dt, n_classes))
+    key = ("map_tables", codec, tuple(images))
+    if key not in folder.memo:
+        tables = []
+        for gt, dt in _stored_boxes(rows, qualities, images, reference):
+            n_classes = 1 + max([int(k.max()) for _, _, k in gt if len(k)] + [int(k.max()) for _, _, k in dt if len(k)] + [0])
+            tables.append(MatchTable(gt, dt, n_classes))
+        folder.memo[key] = (tables, {})
+    tables, scores = folder.memo[key]
     index = 0 if metric == "map50" else 1
 
     def resample(weights: np.ndarray) -> np.ndarray:
-        return np.stack([map_scores(t.average_precision(weights))[index] for t in tables], axis=1)
+        digest = weights_digest(weights)
+        if digest not in scores:
+            scores[digest] = [map_scores(t.average_precision(weights)) for t in tables]
+        return np.stack([both[index] for both in scores[digest]], axis=1)
     return resample
 
 
@@ -154,7 +177,15 @@ def _observer_resampler(rows: pd.DataFrame, qualities: np.ndarray, images: list[
 
 
 def curve(folder: ResultsFolder, codec: str, metric: str, images: list[str]) -> Curve:
-    """The codec's rate points over `images`, re-weightable whenever the results allow it."""
+    """The codec's rate points over `images`, re-weightable whenever the results allow it (built
+    once per folder, codec, metric and image set: `ResultsFolder.memo`)."""
+    key = ("curve", codec, metric, tuple(images))
+    if key not in folder.memo:
+        folder.memo[key] = _build_curve(folder, codec, metric, images)
+    return folder.memo[key]
+
+
+def _build_curve(folder: ResultsFolder, codec: str, metric: str, images: list[str]) -> Curve:
     reference = codec == REFERENCE
     rows = folder.results[(folder.results.codec == codec) & folder.results.image_id.isin(images)]
     qualities = np.array([math.nan]) if reference else np.array(sorted(rows.quality.dropna().unique()))
@@ -167,7 +198,7 @@ def curve(folder: ResultsFolder, codec: str, metric: str, images: list[str]) -> 
     resampler = None
     boxes_stored = {"det_boxes", "gt_boxes"} <= set(rows.columns) and rows.det_boxes.notna().all()
     if metric in DETECTION_METRICS and boxes_stored:
-        resampler = _map_resampler(rows, qualities, images, metric, reference)
+        resampler = _map_resampler(folder, codec, rows, qualities, images, metric, reference)
     elif metric in LESION_METRICS:
         prefix = LESION_METRICS[metric][1]
         if {f"{prefix}det_boxes", f"{prefix}gt_boxes"} <= set(rows.columns) and rows[f"{prefix}det_boxes"].notna().all():

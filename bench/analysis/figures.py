@@ -238,16 +238,24 @@ def plot_bdrate(frame: pd.DataFrame, colors: dict, title: str) -> Figure:
     return fig
 
 
+def figure_plan(folder: ResultsFolder) -> tuple[list[str], list[str]]:
+    """(metrics drawn as rate curves, metrics drawn as BD-rate bars) of a folder's figures."""
+    tasks = task_metrics(folder)
+    curves = [*tasks, *(m for m in QUALITY_METRICS if m in folder.summary.columns)]
+    return curves, (["psnr", *tasks] if len(folder.codecs) >= 2 else [])
+
+
 def write_figures(folder: ResultsFolder | Path | str, out_dir: Path | str, anchor: str | None = None,
-                  n_draws: int = DRAWS, seed: int = 0) -> list[Path]:
-    """Every figure of the folder into `out_dir`; returns the files written (PNG, PDF, CSV)."""
+                  n_draws: int = DRAWS, seed: int = 0, step=None) -> list[Path]:
+    """Every figure of the folder into `out_dir`; returns the files written (PNG, PDF, CSV).
+    `step(name)`, when given, is called after each figure (a `bench.progress.Steps`)."""
     folder = folder if isinstance(folder, ResultsFolder) else read_results(folder)
     if anchor is not None:
         folder.require_codec(anchor, "--anchor")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    tasks = task_metrics(folder)
-    curves = [*tasks, *(m for m in QUALITY_METRICS if m in folder.summary.columns)]
+    curves, bars = figure_plan(folder)
+    step = step or (lambda _name: None)
     frame = table_frame(folder, curves, n_draws=n_draws, seed=seed)
     colors = codec_colors(folder.codecs)
     name = dataset_name(folder)
@@ -258,10 +266,11 @@ def write_figures(folder: ResultsFolder | Path | str, out_dir: Path | str, ancho
             fig = plot_curves(frame, metric, colors, f"{name}: rate–{label(metric)}, {band_source(folder, metric, n_draws)}",
                               anchor or default_anchor(folder))
             paths += save(fig, out_dir, f"rate_{metric}", frame[columns])
-        if len(folder.codecs) >= 2:
-            anchor = anchor or default_anchor(folder)
-            for metric in ["psnr", *tasks]:
-                data = bdrate_frame(folder, anchor, metric, n_draws=n_draws, seed=seed)
-                fig = plot_bdrate(data, colors, f"{name}: BD-rate on {label(metric)} against {anchor} (95% CI)")
-                paths += save(fig, out_dir, f"bdrate_{metric}", data)
+            step(f"rate_{metric}")
+        anchor = anchor or (default_anchor(folder) if bars else None)
+        for metric in bars:
+            data = bdrate_frame(folder, anchor, metric, n_draws=n_draws, seed=seed)
+            fig = plot_bdrate(data, colors, f"{name}: BD-rate on {label(metric)} against {anchor} (95% CI)")
+            paths += save(fig, out_dir, f"bdrate_{metric}", data)
+            step(f"bdrate_{metric}")
     return paths

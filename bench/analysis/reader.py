@@ -27,6 +27,9 @@ class ResultsFolder:
     summary: pd.DataFrame  # one row per codec × quality (means, task figures, CI bounds)
     manifest: dict
     directions: dict[str, str] = field(default_factory=dict)  # metric -> "higher" | "lower"
+    # what analysis derives from the folder (curves), kept for the folder's life: a folder never
+    # changes once read, and a report asks for the same curve from figures, tables and BD-rates
+    memo: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def codecs(self) -> list[str]:

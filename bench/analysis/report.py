@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.analysis.bdrate import bd_rates
-from bench.analysis.figures import default_anchor, task_metrics, write_figures
+from bench.analysis.figures import default_anchor, figure_plan, task_metrics, write_figures
 from bench.analysis.lossless import GUIDELINE_SOURCE, lossless_ratios
 from bench.analysis.reader import ResultsFolder, read_results
 from bench.analysis.table import render, table_frame
@@ -71,15 +71,24 @@ def _html_table(markdown: str) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def write_report(results: Path | str, out_dir: Path | str | None = None, anchor: str | None = None, n_draws: int = 1000) -> tuple[Path, Path]:
+def write_report(results: Path | str, out_dir: Path | str | None = None, anchor: str | None = None, n_draws: int = 1000,
+                 show_progress: bool = False) -> tuple[Path, Path]:
     """Write report.html and report.md (+ figures/) into `out_dir` (default RESULTS/report); atomic per file."""
+    from bench.progress import Steps
+
     folder = read_results(results)
     out_dir = Path(out_dir) if out_dir else folder.path / "report"
     out_dir.mkdir(parents=True, exist_ok=True)
     anchor = anchor or default_anchor(folder)
     folder.require_codec(anchor, "--anchor")
     tasks = task_metrics(folder)
-    figures = [p for p in write_figures(folder, out_dir / "figures", anchor=anchor, n_draws=n_draws) if p.suffix == ".png"]
+    curves, bars = figure_plan(folder)
+    with Steps("report", len(curves) + len(bars) + 3, disable=not show_progress) as step:
+        return _write_report(folder, out_dir, anchor, tasks, n_draws, step)
+
+
+def _write_report(folder: ResultsFolder, out_dir: Path, anchor: str, tasks: list[str], n_draws: int, step) -> tuple[Path, Path]:
+    figures = [p for p in write_figures(folder, out_dir / "figures", anchor=anchor, n_draws=n_draws, step=step) if p.suffix == ".png"]
     m = folder.manifest
     dataset = m.get("dataset") or {}
     sections: list[tuple[str, str]] = []
@@ -91,12 +100,15 @@ def write_report(results: Path | str, out_dir: Path | str | None = None, anchor:
     sections.append(("What ran", about + "\n"))
     sections.append(("bpp and accuracy per rate point (95% bootstrap intervals over images)",
                      render(table_frame(folder, tasks + ["psnr", "ms_ssim"], n_draws=n_draws), tasks + ["psnr", "ms_ssim"], "md")))
+    step("table")
     sections.append((f"BD-rate against {anchor} (negative = fewer bits at equal metric)",
                      _markdown_table(_bdrate_rows(folder, anchor, ["psnr", *tasks], n_draws))))
+    step("BD-rates")
     lossless = [t for t in tasks if t in ("dice", "map50_95", "miou")]
     if lossless:
         sections.append((f"Task-lossless ratio (stored {folder.stored_bpp:g} bpp; guideline {GUIDELINE_SOURCE})",
                          _markdown_table(_lossless_rows(folder, lossless, n_draws))))
+    step("task-lossless ratios")
     md = [f"# mvmic-bench report: {folder.path.name}\n"]
     page = [f"<!doctype html><html><head><meta charset='utf-8'><title>mvmic-bench report: {html.escape(folder.path.name)}</title>"
             f"<style>{CSS}</style></head><body><h1>mvmic-bench report: {html.escape(folder.path.name)}</h1>"]

@@ -19,9 +19,17 @@ DECIMALS = {"bpp": 4, "psnr": 2, "ms_ssim": 4, "hd95": 2}
 
 
 def table_frame(folder: ResultsFolder, metrics: list[str], n_draws: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """Tidy: codec, quality, bpp (+ CI), and for each metric its mean, `_lo` and `_hi`."""
+    """Tidy: codec, quality, bpp (+ CI), and for each metric its mean, `_lo` and `_hi` (computed once
+    per folder and arguments: figures and the report both ask; callers get their own copy)."""
     for m in metrics:
         folder.require_metric(m)
+    key = ("table", tuple(metrics), n_draws, seed)
+    if key not in folder.memo:
+        folder.memo[key] = _table(folder, metrics, n_draws, seed)
+    return folder.memo[key].copy()
+
+
+def _table(folder: ResultsFolder, metrics: list[str], n_draws: int, seed: int) -> pd.DataFrame:
     rows = []
     ok = folder.results[folder.results.status == "ok"]
     for _, s in folder.summary.iterrows():
