@@ -26,13 +26,13 @@ WIDTH = 100  # the README's line length
 NAMES = {"jpeg": "JPEG", "jpeg2000": "JPEG 2000", "bpg": "BPG", "vvc": "VVC", "webp": "WebP"}
 
 
-def _pct(value: float) -> str:
-    """A signed percentage with a true minus sign, as the README writes them."""
-    return f"{value:+.1f}%".replace("-", "\u2212")
-
-
 def _signed(value: float) -> str:
+    """A signed figure with a true minus sign, as the README writes them."""
     return f"{value:+.1f}".replace("-", "\u2212")
+
+
+def _pct(value: float) -> str:
+    return _signed(value) + "%"
 
 
 def _interval(low: float, high: float) -> str:
@@ -51,8 +51,10 @@ def _bdrates(folder, anchor: str, metric: str, **options) -> dict:
     return {r.codec: r for r in bd_rates(folder, anchor, metric, **options)}
 
 
-def _reference(folder, metric: str) -> float:
-    return float(folder.summary.loc[folder.summary.codec == "reference", metric].iloc[0])
+def _pairs(folder, metric: str) -> tuple[list, int]:
+    """The six pairwise BD-rates among `PAIR_CODECS` (later codec against earlier), and how many exclude 0."""
+    pairs = [_bdrates(folder, a, metric, codecs=[b])[b] for i, a in enumerate(PAIR_CODECS) for b in PAIR_CODECS[i + 1:]]
+    return pairs, sum(1 for r in pairs if r.status == "ok" and (r.ci_low > 0 or r.ci_high < 0))
 
 
 @functools.cache
@@ -66,8 +68,7 @@ def results_so_far() -> str:
     j2k = dprime["jpeg2000"]
     bd = _bdrates(lesions, "jpeg2000", "dprime")
     psnr = _bdrates(lesions, "jpeg2000", "psnr")
-    pairs = [_bdrates(lesions, a, "dprime", codecs=[b])[b] for i, a in enumerate(PAIR_CODECS) for b in PAIR_CODECS[i + 1:]]
-    excluding = sum(1 for r in pairs if r.status == "ok" and (r.ci_low > 0 or r.ci_high < 0))
+    pairs, excluding = _pairs(lesions, "dprime")
     tie = min((r for r in pairs if r.status == "ok"), key=lambda r: abs(r.bd_rate))
 
     def ci(codec: str) -> str:
@@ -77,10 +78,10 @@ def results_so_far() -> str:
                 if tie.ci_low <= 0 <= tie.ci_high else f"the closest, {NAMES[tie.codec]} against {NAMES[tie.anchor]}, "
                 f"{_pct(tie.bd_rate)} {_interval(tie.ci_low, tie.ci_high)}")
     anatomy = (f"**Anatomy (colin27-aal lobes, `seg`):** the lobes survive heavy compression. JPEG 2000 stays within "
-               f"{dice_j2k.tolerance:g} Dice of uncompressed ({_reference(lobes, 'dice'):.3f}) down to about {dice_j2k.bpp:.2f} bpp, "
+               f"{dice_j2k.tolerance:g} Dice of uncompressed ({lobes.uncompressed('dice'):.3f}) down to about {dice_j2k.bpp:.2f} bpp, "
                "and every codec's band overlaps every other's above ~0.2 bpp (`results/reference/colin27-aal`).")
     findings = (f"**Findings (colin27-lesions, `observer`):** small low-contrast lesions are what compression destroys first. "
-                f"JPEG 2000 keeps the channelized Hotelling observer's d′ within 5% of uncompressed ({_reference(lesions, 'dprime'):.3f}) "
+                f"JPEG 2000 keeps the channelized Hotelling observer's d′ within 5% of uncompressed ({lesions.uncompressed('dprime'):.3f}) "
                 f"only from {j2k.bpp:.2f} bpp [{j2k.bpp_ci_low:.2f}, {j2k.bpp_ci_high:.2f}] on, {_times(j2k.bpp / dice_j2k.bpp)} the rate "
                 f"the lobes need; VVC from {dprime['vvc'].bpp:.2f}, BPG from {dprime['bpg'].bpp:.2f}, JPEG from {dprime['jpeg'].bpp:.2f} bpp. "
                 f"d′ BD-rates against JPEG 2000: VVC {ci('vvc')}, BPG {ci('bpg')}, WebP {_pct(bd['webp'].bd_rate)}, JPEG {ci('jpeg')}; "
@@ -96,13 +97,12 @@ def _lesion_network(lesions, lobes_bpp: float, psnr: dict) -> str:
     """The lesion U-Net's sentence: its sensitivity, where each codec keeps it, and the pairwise BD-rates."""
     metric = "seg_sensitivity"
     found = _lossless(lesions, metric)
-    pairs = [_bdrates(lesions, a, metric, codecs=[b])[b] for i, a in enumerate(PAIR_CODECS) for b in PAIR_CODECS[i + 1:]]
-    excluding = sum(1 for r in pairs if r.status == "ok" and (r.ci_low > 0 or r.ci_high < 0))
+    pairs, excluding = _pairs(lesions, metric)
     by_pair = {(r.codec, r.anchor): r for r in pairs}
     vvc_j2k, bpg_j2k, vvc_bpg = by_pair[("vvc", "jpeg2000")], by_pair[("bpg", "jpeg2000")], by_pair[("vvc", "bpg")]
     j2k = found["jpeg2000"]
     upper = f"{j2k.bpp_ci_high:.2f}" if math.isfinite(j2k.bpp_ci_high) else "above the highest rate tested"
-    return (f"**Findings, read by a network (colin27-lesions, `seg`):** the lesion U-Net finds {_reference(lesions, metric):.2f} of the "
+    return (f"**Findings, read by a network (colin27-lesions, `seg`):** the lesion U-Net finds {lesions.uncompressed(metric):.2f} of the "
             f"test lesions at 1 false positive per image uncompressed (a weak network: `tasks/weights/TRAINING.md` shows which "
             f"lesions it misses and why). JPEG 2000 keeps that within {j2k.tolerance:g} only from {j2k.bpp:.2f} bpp "
             f"[{j2k.bpp_ci_low:.2f}, {upper}] on, {_times(j2k.bpp / lobes_bpp)} the lobes' rate; VVC from {found['vvc'].bpp:.2f}, BPG from "
