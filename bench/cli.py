@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -154,12 +155,17 @@ def run_cmd(
     no_cache: bool = typer.Option(False, "--no-cache", help="Recompute every cell instead of reusing finished ones."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Cell cache folder. Default: $BENCH_CACHE_DIR or ~/.cache/mvmic-bench."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    allow_download: bool = typer.Option(False, "--allow-download", help="Let NAME:weights=zoo fetch CompressAI's pretrained files it does not find in torch.hub's folder (the only download bench ever makes)."),
 ) -> None:
     """Sweep codecs × qualities × images; write results.parquet/csv, summary.csv/parquet and manifest.json."""
     from bench import api
     from bench.device import available_cores
     from bench.runner import RunConfig
 
+    if allow_download:  # an environment variable, so that -j workers inherit the permission
+        from bench.codecs.learned.zoo import DOWNLOAD_ENV
+
+        os.environ[DOWNLOAD_ENV] = "1"
     codec_names = split_list(codecs, "--codecs")
     try:
         qualities = [float(q) for q in split_list(quality, "--quality")] if quality else None

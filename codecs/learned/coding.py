@@ -26,20 +26,33 @@ from bench.device import one_thread
 STRIDE = 64
 
 
-def to_tensor(image: np.ndarray, bit_depth: int):
-    """H×W or H×W×C integers -> 1×C×H'×W' float in [0, 1], edge-padded to a multiple of STRIDE."""
+def to_tensor(image: np.ndarray, bit_depth: int, channels: int | None = None):
+    """H×W or H×W×C integers -> 1×C×H'×W' float in [0, 1], edge-padded to a multiple of STRIDE.
+    A gray image given to a `channels`=3 model (CompressAI's RGB zoo weights) is replicated into
+    three planes; `to_image` averages them back."""
     import torch
 
     peak = float((1 << bit_depth) - 1)
     planes = image[None] if image.ndim == 2 else np.moveaxis(image, -1, 0)
     h, w = planes.shape[1:]
     padded = np.pad(planes, ((0, 0), (0, (-h) % STRIDE), (0, (-w) % STRIDE)), mode="edge")
-    return torch.from_numpy(padded.astype(np.float32) / peak)[None]
+    x = torch.from_numpy(padded.astype(np.float32) / peak)[None]
+    if channels is not None and channels != x.shape[1]:
+        x = x.expand(-1, channels, -1, -1).contiguous()
+    return x
+
+
+def model_channels(model) -> int | None:
+    """The channel count the network reads (the project's model classes record it)."""
+    return getattr(model, "channels", None)
 
 
 def to_image(x, shape: tuple[int, int], channels: int, bit_depth: int) -> np.ndarray:
-    """1×C×H'×W' float in [0, 1] -> cropped integer image of the bit depth."""
+    """1×C×H'×W' float in [0, 1] -> cropped integer image of the bit depth (a gray image coded by
+    a 3-channel model: the mean of its three decoded planes)."""
     peak = (1 << bit_depth) - 1
+    if channels == 1 and x.shape[1] != 1:
+        x = x.mean(dim=1, keepdim=True)
     values = np.clip(np.rint(x[0].detach().cpu().numpy()[:, : shape[0], : shape[1]] * peak), 0, peak)
     values = values.astype(np.uint8 if bit_depth == 8 else np.uint16)
     return values[0] if channels == 1 else np.ascontiguousarray(np.moveaxis(values, 0, -1))
@@ -50,7 +63,7 @@ def encode_image(model, image: np.ndarray, bit_depth: int, rate_point: int) -> b
 
     channels = 1 if image.ndim == 2 else image.shape[2]
     with torch.no_grad(), one_thread():
-        out = model.compress(to_tensor(image, bit_depth))
+        out = model.compress(to_tensor(image, bit_depth, model_channels(model)))
     (y_string,), (z_string,) = out["strings"]
     return bitstream.pack(channels, bit_depth, rate_point, image.shape[:2], tuple(out["shape"]), y_string, z_string)
 
@@ -87,7 +100,7 @@ def estimated_bits(model, image: np.ndarray, bit_depth: int) -> float:
     import torch
     from compressai.models import JointAutoregressiveHierarchicalPriors
 
-    x = to_tensor(image, bit_depth)
+    x = to_tensor(image, bit_depth, model_channels(model))
     with torch.no_grad(), one_thread():
         if isinstance(model, JointAutoregressiveHierarchicalPriors):
             likelihoods = _autoregressive_likelihoods(model, x)

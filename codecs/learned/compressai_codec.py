@@ -6,7 +6,9 @@ one checkpoint holding every rate point of its λ ladder. The quality is the rat
 (0 = lowest rate); each point's λ, val bpp from real bytes and PSNR are in the checkpoint's
 manifest and in `bench run`'s manifest. A dataset without a checkpoint makes the codec
 unavailable for it, with the command that trains one; a checkpoint trained on other data is
-refused. Coding runs on the CPU whatever `--device` says (see `coding.py`).
+refused. `weights=` also takes CompressAI's pretrained zoo files (`zoo.py`): RGB models, which
+code a gray image as three equal planes and average the decoded planes back. Coding runs on the
+CPU whatever `--device` says (see `coding.py`).
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ class LearnedCodec(Codec):
         meaning="index of the checkpoint's trained rate points, 0 = lowest rate (λ per point in the manifest)",
         low=0, high=MAX_RATE_POINTS - 1, defaults=(0, 1, 2, 3, 4), higher_is_better=True,
     )
-    options = (CodecOption("weights", str, "", "a checkpoint file to use instead of the one trained for the dataset"),)
+    options = (CodecOption("weights", str, "", "a checkpoint trained here, or CompressAI zoo files (FILE.pth.tar, a folder, "
+                                               "A+B, or 'zoo' for CompressAI's own), instead of the one trained for the dataset"),)
+    takes_zoo_weights: ClassVar[bool] = True  # CompressAI publishes pretrained files of this architecture
 
     # -- training: how `bench train-codec NAME` trains this codec ------------------------------
     trainer: ClassVar[str] = "bench.train.anchors"  # a module with train(codec_cls, request) and benchmark_recipe(...)
@@ -103,6 +107,10 @@ class LearnedCodec(Codec):
 
         from bench.checkpoints import load_checkpoint_arrays, weights_id
 
+        from bench.codecs.learned import zoo
+
+        if zoo.is_zoo_weights(self.settings["weights"]):
+            return self._load_zoo(self.settings["weights"])
         stem = self.checkpoint_stem(self.settings)
         path = Path(self.settings["weights"]) if self.settings["weights"] else self.find_weights(name, self.settings)
         if path is None:
@@ -114,6 +122,23 @@ class LearnedCodec(Codec):
         self.weights_id = weights_id(state, manifest["arch"])
         n = len(manifest["rate_points"])
         self.scale = QualityScale(self.scale.name, self.scale.meaning, 0, n - 1, tuple(range(n)), True)
+
+    def _load_zoo(self, text: str) -> None:
+        """CompressAI's pretrained files (see `zoo.py`): built now, since their CDF tables come with them."""
+        import hashlib
+
+        from bench.codecs.learned import zoo
+
+        if not self.takes_zoo_weights:
+            raise BenchError(f"codec '{self.name}': weights={text}: CompressAI publishes no pretrained {self.name}; "
+                             "give a checkpoint trained by `bench train-codec`")
+        self.models, self.manifest = zoo.describe(zoo.resolve(text, self.architecture, self.name), self.architecture, self.name)
+        self._state, self.checkpoint = None, text
+        digests = "".join(p["sha256"] for p in self.manifest["rate_points"])
+        self.weights_id = hashlib.sha256(f"{self.architecture}:{digests}".encode()).hexdigest()[:16]
+        n = len(self.models)
+        self.scale = QualityScale(self.scale.name, self.scale.meaning + "; zoo weights: ordered by CompressAI quality",
+                                  0, n - 1, tuple(range(n)), True)
 
     def ready(self) -> None:
         if self.manifest is not None and not self.models:
@@ -145,6 +170,11 @@ class LearnedCodec(Codec):
 
         from bench.codecs.learned.coding import ESTIMATE_VERSION
 
+        if self.manifest.get("source") == "compressai-zoo":  # not trained here: the files themselves identify it
+            points = self.manifest["rate_points"]
+            return {"weights_id": self.weights_id, "source": "compressai-zoo", "qualities": [p["quality"] for p in points],
+                    "metric": points[0]["metric"], "files": {p["file"]: p["sha256"] for p in points},
+                    "N": self.manifest["N"], "M": self.manifest["M"], "estimate": ESTIMATE_VERSION}
         return {"weights_id": self.weights_id, "checkpoint": Path(self.checkpoint).name, "N": self.manifest["N"], "M": self.manifest["M"],
                 "lambdas": [p["lambda"] for p in self.manifest["rate_points"]], "estimate": ESTIMATE_VERSION}
 
@@ -161,7 +191,7 @@ class LearnedCodec(Codec):
         from bench.codecs.learned.coding import encode_image
 
         channels = 1 if image.ndim == 2 else image.shape[2]
-        if self.manifest and channels != self.manifest["channels"]:
+        if self.manifest and channels != self.manifest["channels"] and not (channels == 1 and self.manifest["channels"] == 3):
             raise UnsupportedInput(f"codec '{self.name}': trained on {self.manifest['channels']}-channel images, got {channels}")
         return encode_image(self._model(int(quality)), image, bit_depth, int(quality))
 

@@ -46,6 +46,7 @@ class MVMICNet(LearnedCodec):
     name = "mvmicnet"
     architecture = "mbt2018-mean"
     trainer = "bench.train.mvmicnet"  # stage 1 (the anchor's recipe), then stage 2
+    takes_zoo_weights = False  # no pretrained MVMICNet exists outside this project
     options = (
         CodecOption("stage", int, 2, "1: rate–distortion only; 2: fine-tuned with the task loss", choices=(1, 2)),
         CodecOption("task", str, "seg", "the task(s) stage 2 was trained for", choices=TASK_VARIANTS),
