@@ -140,7 +140,7 @@ def _default_dataset() -> str:
 def run_cmd(
     codecs: Optional[str] = typer.Option(None, "--codecs", "-c", help="Comma-separated codecs, each NAME or NAME:key=value[:key=value] with the options `bench codecs` lists (e.g. vvc:preset=medium). Default: every available built-in codec."),
     data: Optional[str] = typer.Option(None, "--data", "-d", help="Dataset as NAME or NAME:PATH (see `bench datasets`). Default: colin27-aal when installed, else phantom."),
-    task: Optional[str] = typer.Option(None, "--task", "-t", help="none, seg, det or seg,det. Default: every task the dataset and the installed task networks support."),
+    task: Optional[str] = typer.Option(None, "--task", "-t", help="none, seg, det or seg,det; NAME:weights=FILE uses your own network (det: Ultralytics .pt with --trust-pickle; seg: the U-Net's .safetensors). Default: every task the dataset and the installed task networks support."),
     split: str = typer.Option("test", "--split", help="Dataset split to evaluate: train, val, test or all."),
     limit: Optional[int] = typer.Option(None, "--limit", "-n", help="Use only the first N images of the split."),
     quality: Optional[str] = typer.Option(None, "--quality", "-q", help="Comma-separated quality points in each codec's own scale, for every codec. Default: each codec's defaults."),
@@ -155,6 +155,7 @@ def run_cmd(
     no_cache: bool = typer.Option(False, "--no-cache", help="Recompute every cell instead of reusing finished ones."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Cell cache folder. Default: $BENCH_CACHE_DIR or ~/.cache/mvmic-bench."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    trust_pickle: bool = typer.Option(False, "--trust-pickle", help="Let --task det:weights=FILE.pt load Ultralytics' pickled weights, which can run code from the file."),
     allow_download: bool = typer.Option(False, "--allow-download", help="Let NAME:weights=zoo fetch CompressAI's pretrained files it does not find in torch.hub's folder (the only download bench ever makes)."),
 ) -> None:
     """Sweep codecs × qualities × images; write results.parquet/csv, summary.csv/parquet and manifest.json."""
@@ -196,7 +197,7 @@ def run_cmd(
     config = RunConfig(codecs=codec_names, data=data, tasks=task_names, split=split, limit=limit, qualities=qualities,
                        jobs=jobs if jobs is not None else available_cores(), device=device, cache_dir=str(cache_dir) if cache_dir else None, use_cache=not no_cache,
                        bpp_targets=bpp_targets, bpp_tolerance=bpp_tolerance, executor=executor, scheduler=scheduler,
-                       cell_timeout=cell_timeout)
+                       cell_timeout=cell_timeout, trust_pickle=trust_pickle)
 
     def print_notes(_plan) -> None:
         for note in notes:

@@ -83,7 +83,7 @@ def build_manifest(plan, output, started: datetime) -> dict:
                     "source": plan.dataset.source, "split": plan.config.split, "n_images": len(plan.samples)},
         "codecs": {name: {**codec.fingerprint(), "qualities": plan.qualities[name], "scale": codec.scale.as_dict()}
                    for name, codec in plan.codecs.items()},
-        "tasks": {name: {"model_id": task.model_id()} for name, task in plan.tasks.items()},
+        "tasks": {name: {"model_id": task.model_id(), **_weights_source(task)} for name, task in plan.tasks.items()},
         "task_columns": output.task_columns,
         "rate_match": plan.rate_match or None,
         "metric_directions": metric_directions(plan, output),
@@ -91,3 +91,9 @@ def build_manifest(plan, output, started: datetime) -> dict:
         "git_revision": git_revision(),
         "machine": machine(),
     }
+
+
+def _weights_source(task) -> dict:
+    """Where a task's network came from: the user's file (name and SHA-256) when they gave one."""
+    source = (getattr(task, "manifest", None) or {}).get("source")
+    return {"weights": source} if source else {}

@@ -21,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsed
 from bench import registry
 from bench.cache import Cache, key_of
 from bench.cells import blank_row, build_codec, codec_instance, codes_in_main, decode_cached, group_key
-from bench.codecs.options import parse_spec
+from bench.codecs.options import parse_spec, resolve
 from bench.datasets.base import Dataset, Sample, image_hash
 from bench.datasets.spec import open_dataset
 from bench.device import resolve_device
@@ -38,7 +38,7 @@ REFERENCE = "reference"
 class RunConfig:
     codecs: list[str]  # specs: `name` or `name:key=value[:key=value]`
     data: str
-    tasks: list[str] = field(default_factory=list)
+    tasks: list[str] = field(default_factory=list)  # `name` or `name:weights=FILE` (a network trained elsewhere)
     split: str = "test"
     limit: int | None = None
     qualities: list[float] | None = None  # one list for every codec; None = each codec's defaults
@@ -51,6 +51,7 @@ class RunConfig:
     executor: str = "local"  # local (in-process for one job, else a process pool) or dask
     scheduler: str | None = None  # dask: tcp://HOST:PORT; None starts a LocalCluster of `jobs` workers
     cell_timeout: float | None = None  # seconds one cell may take before its worker is killed (not in-process)
+    trust_pickle: bool = False  # let a task load the user's pickled weights (Ultralytics .pt), which can run code
 
 
 @dataclass
@@ -116,12 +117,16 @@ def plan(config: RunConfig) -> Plan:
         wanted = config.qualities if config.qualities is not None else default_qualities(codec, name, dataset)
         qualities[name] = [codec.scale.check(name, q) for q in wanted]
     tasks = {}
-    for name in config.tasks:
-        task_cls = registry.get("task", name)
-        why_not = task_cls.supports(dataset)
+    for text in config.tasks:  # NAME or NAME:weights=FILE
+        spec = parse_spec(text, "--task")
+        task_cls = registry.get("task", spec.name)
+        weights = resolve(spec.name, task_cls.options, spec.options, kind="task").get("weights") or None
+        if spec.name in tasks:
+            raise BenchError(f"--task: '{spec.name}' is listed twice")
+        why_not = task_cls.supports(dataset, weights=weights)
         if why_not:
-            raise BenchError(f"task '{name}' cannot run on '{config.data}': {why_not}")
-        tasks[name] = task_cls(dataset, device=device)
+            raise BenchError(f"task '{spec.name}' cannot run on '{config.data}': {why_not}")
+        tasks[spec.name] = task_cls(dataset, device=device, weights=weights, trust_pickle=config.trust_pickle)
     return Plan(config, dataset, samples, codecs, qualities, tasks, device, rate_match, cell_devices)
 
 

@@ -45,13 +45,14 @@ class CodecOption:
                 "choices": list(self.choices), "low": self.low, "high": self.high}
 
 
-def resolve(codec: str, declared: tuple[CodecOption, ...], given: dict[str, Any]) -> dict[str, Any]:
-    """Every declared option's value: the given one (checked) or its default."""
+def resolve(codec: str, declared: tuple[CodecOption, ...], given: dict[str, Any], kind: str = "codec") -> dict[str, Any]:
+    """Every declared option's value: the given one (checked) or its default. Tasks declare their
+    options the same way (`--task det:weights=FILE`), `kind` names which."""
     known = {o.name: o for o in declared}
     for key in given:
         if key not in known:
             valid = ", ".join(known) if known else "none"
-            raise BenchError(f"codec '{codec}' has no option '{key}' (options: {valid})")
+            raise BenchError(f"{kind} '{codec}' has no option '{key}' (options: {valid})")
     return {name: (option.parse(codec, given[name]) if name in given else option.default) for name, option in known.items()}
 
 
@@ -72,17 +73,18 @@ class CodecSpec:
         return dict(self.given)
 
 
-def parse_spec(text: str) -> CodecSpec:
-    """`name` or `name:key=value[:key=value...]` -> CodecSpec (options sorted by key)."""
+def parse_spec(text: str, flag: str = "--codecs") -> CodecSpec:
+    """`name` or `name:key=value[:key=value...]` -> CodecSpec (options sorted by key); `flag`
+    names the option the text came from in errors."""
     name, *pairs = [part.strip() for part in text.strip().split(SPEC_SEPARATOR)]
     if not name:
-        raise BenchError(f"--codecs '{text}': missing codec name before ':'")
+        raise BenchError(f"{flag} '{text}': missing a name before ':'")
     given = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip() or not value.strip():
-            raise BenchError(f"--codecs '{text}': expected {name}:key=value, got '{pair}'")
+            raise BenchError(f"{flag} '{text}': expected {name}:key=value, got '{pair}'")
         if key.strip() in given:
-            raise BenchError(f"--codecs '{text}': option '{key.strip()}' given twice")
+            raise BenchError(f"{flag} '{text}': option '{key.strip()}' given twice")
         given[key.strip()] = value.strip()
     return CodecSpec(name, tuple(sorted(given.items())))

@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
+from bench.codecs.options import CodecOption
 from bench.datasets.base import Dataset, Sample
 
 
@@ -64,6 +65,9 @@ class Task(ABC):
     scoring_packages: ClassVar[tuple[str, ...]] = ()
     headline_columns: ClassVar[tuple[str, ...]] = ()  # the few `bench run` prints in its table
     lower_is_better: ClassVar[tuple[str, ...]] = ()  # metric columns where smaller is better (e.g. hd95)
+    # settings a user may give: `--task seg:weights=FILE` (a network trained elsewhere)
+    options: ClassVar[tuple[CodecOption, ...]] = (
+        CodecOption("weights", str, "", "a network file trained elsewhere, used instead of the one trained here for the dataset"),)
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
@@ -71,11 +75,16 @@ class Task(ABC):
 
     @classmethod
     @abstractmethod
-    def supports(cls, dataset: Dataset) -> str | None:
-        """None if this task can run on `dataset` (labels and a trained network exist), else why not."""
+    def supports(cls, dataset: Dataset, weights: str | None = None) -> str | None:
+        """None if this task can run on `dataset` (labels exist, and a trained network unless the
+        user gives `weights`), else why not."""
 
     @abstractmethod
-    def __init__(self, dataset: Dataset, device: str = "cpu", checkpoint: str | None = None) -> None: ...
+    def __init__(self, dataset: Dataset, device: str = "cpu", checkpoint: str | None = None, weights: str | None = None,
+                 trust_pickle: bool = False) -> None:
+        """`checkpoint`: a file trained here (its dataset fingerprint must match); `weights`: the
+        user's own network from elsewhere (no fingerprint applies); `trust_pickle`: the user
+        allowed a pickled file (it can run code) to load."""
 
     @abstractmethod
     def model_id(self) -> str:

@@ -36,24 +36,35 @@ class DetectionTask(Task):
         return None
 
     @classmethod
-    def supports(cls, dataset: Dataset) -> str | None:
+    def supports(cls, dataset: Dataset, weights: str | None = None) -> str | None:
         if not _has_boxes(dataset):
             return f"dataset '{dataset.name}' has no detection boxes"
+        if weights:
+            return None
         if find_checkpoint(cls.name, dataset.name) is None:
             where = ", ".join(str(d) for d in weights_dirs())
             return (f"no trained detector {checkpoint_name(cls.name, dataset.name)} in {where}; "
                     f"train one with `bench train-task det --data {dataset.name}`")
         return stale_reason(cls.name, dataset)
 
-    def __init__(self, dataset: Dataset, device: str = "cpu", checkpoint: str | None = None) -> None:
+    def __init__(self, dataset: Dataset, device: str = "cpu", checkpoint: str | None = None, weights: str | None = None,
+                 trust_pickle: bool = False) -> None:
         """Reads and checks the checkpoint; the network is built on first use (`model`), so a run
-        whose scores are all cached never imports torch or ultralytics."""
+        whose scores are all cached never imports torch or ultralytics. The user's `weights`
+        (`foreign.py`): Ultralytics .pt (with `trust_pickle`) or a bench checkpoint from other data."""
         if not _has_boxes(dataset):
             raise BenchError(f"task 'det': dataset '{dataset.name}' has no detection boxes")
-        path = checkpoint or find_checkpoint(self.name, dataset.name)
-        if path is None:
-            raise BenchError(f"task 'det': {self.supports(dataset)}")
-        state, manifest = load_checkpoint_arrays(path, dataset.fingerprint)
+        model = None
+        if weights:
+            from bench.tasks.det.foreign import load_user_weights
+
+            state, manifest, model = load_user_weights(weights, dataset, trust_pickle)
+            path = weights
+        else:
+            path = checkpoint or find_checkpoint(self.name, dataset.name)
+            if path is None:
+                raise BenchError(f"task 'det': {self.supports(dataset)}")
+            state, manifest = load_checkpoint_arrays(path, dataset.fingerprint)
         names = list(manifest.get("class_names") or [])
         if names != list(dataset.det_classes):
             raise BenchError(f"checkpoint {path} detects {names}, but dataset '{dataset.name}' has classes "
@@ -64,7 +75,12 @@ class DetectionTask(Task):
         self.imgsz = int(manifest["imgsz"])
         self._device, self._state, self._model = device, state, None
         self._criterion = None
+        if model is not None:  # built by Ultralytics from the file
+            state = model.state_dict()
+            self._model = model.eval().requires_grad_(False).to(self.device)
         self._model_id = weights_id(state, f"{manifest['model_yaml']}|{self.imgsz}|{names}")
+        if weights:  # a file from elsewhere: that it fits the network is checked now, before any coding
+            self.model
 
     @property
     def device(self):

@@ -132,13 +132,16 @@ class ObserverTask(Task):
     scoring_modules: ClassVar[tuple[str, ...]] = ("bench.tasks.observer.channels", "bench.tasks.observer.cho", "bench.tasks.lesion_metrics")
     scoring_packages: ClassVar[tuple[str, ...]] = ("numpy", "scipy")
 
+    options = ()  # no network, so no weights to give
+
     @classmethod
-    def supports(cls, dataset: Dataset) -> str | None:
+    def supports(cls, dataset: Dataset, weights: str | None = None) -> str | None:
         if not (dataset.extra or {}).get("lesions"):
             return f"dataset '{dataset.name}' records no lesions to observe (the observer needs each lesion's place and size, as colin27-lesions has)"
         return None
 
-    def __init__(self, dataset: Dataset, device: str = "cpu", checkpoint: str | None = None) -> None:
+    def __init__(self, dataset: Dataset, device: str = "cpu", checkpoint: str | None = None, weights: str | None = None,
+                 trust_pickle: bool = False) -> None:
         reason = self.supports(dataset)
         if reason:
             raise BenchError(f"task 'observer': {reason}")

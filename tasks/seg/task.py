@@ -41,23 +41,32 @@ class SegmentationTask(Task):
         return None if find_spec("torch") else "torch is not installed (pip install torch)"
 
     @classmethod
-    def supports(cls, dataset: Dataset) -> str | None:
+    def supports(cls, dataset: Dataset, weights: str | None = None) -> str | None:
         if not dataset.seg_classes or not any(s.mask is not None for s in dataset.samples):
             return f"dataset '{dataset.name}' has no segmentation masks"
+        if weights:
+            return None
         if find_checkpoint(cls.name, dataset.name) is None:
             return (f"no trained segmentation network for '{dataset.name}'; train one with "
                     f"`bench train-task {cls.name} --data {dataset.name}`")
         return stale_reason(cls.name, dataset)
 
-    def __init__(self, dataset: Dataset, device: str = "cpu", checkpoint: str | None = None) -> None:
+    def __init__(self, dataset: Dataset, device: str = "cpu", checkpoint: str | None = None, weights: str | None = None,
+                 trust_pickle: bool = False) -> None:
         """Reads and checks the checkpoint; the network is built on first use (`model`), so a run
-        whose scores are all cached never imports torch."""
-        path = Path(checkpoint) if checkpoint else find_checkpoint(self.name, dataset.name)
+        whose scores are all cached never imports torch. The user's `weights` may come from
+        elsewhere: no fingerprint applies, and a bare U-Net state dict is read by its shapes."""
+        path = Path(weights or checkpoint) if (weights or checkpoint) else find_checkpoint(self.name, dataset.name)
         if path is None:
             raise BenchError(self.supports(dataset) or f"no segmentation checkpoint for '{dataset.name}'")
         if not Path(path).is_file():
             raise BenchError(f"segmentation checkpoint {path} not found")
-        state, manifest = load_checkpoint_arrays(path, dataset.fingerprint)
+        if weights:
+            from bench.tasks.seg.foreign import load_user_weights
+
+            state, manifest = load_user_weights(path, dataset, self.name)
+        else:
+            state, manifest = load_checkpoint_arrays(path, dataset.fingerprint)
         if manifest.get("task", self.name) != self.name:
             raise BenchError(f"checkpoint {path} is a '{manifest.get('task')}' checkpoint, not a segmentation one")
         self.checkpoint, self.manifest, self.device = Path(path), manifest, device
@@ -72,6 +81,8 @@ class SegmentationTask(Task):
 
         self.inference = {**DEFAULT_INFERENCE, **(manifest.get("inference") or {})}
         self._model_id = weights_id(state, json.dumps(self.inference, sort_keys=True))
+        if weights:  # a file from elsewhere: that it fits the network is checked now, before any coding
+            self.model
 
     @property
     def model(self):
