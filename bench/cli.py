@@ -312,6 +312,25 @@ def train_codec_cmd(
     _print_json(manifest["rate_points"])
 
 
+@app.command("reproduce")
+def reproduce_cmd(
+    data: str = typer.Option(..., "--data", "-d", help="Dataset NAME or NAME:PATH (one kind of image: learned codecs train per channel count and bit depth)."),
+    budget: str = typer.Option("small", "--budget", help="tiny (a smoke run, minutes), small (curves with their shape, about an hour of 2 cores on colin27-aal) or full (the training campaign's recipe; see --dry-run for hours)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder for weights/, results/, figures/, report/ and the BD-rate and task-lossless JSON. Default: results/reproduce/<data>."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="Parallel jobs for training rate points and for the sweep. Default: every core."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan (every command, its state and time estimate) and do nothing."),
+) -> None:
+    """The paper's pipeline on your data in one resumable command: task networks, anchors, MVMICNet
+    stages 1 and 2 with controls, the sweep, BD-rates, task-lossless table, paper table, figures, report.
+    Steps already done are skipped; a cut one continues."""
+    from bench.device import available_cores
+    from bench.reproduce import reproduce
+
+    if jobs is not None and jobs < 1:
+        raise BenchError(f"--jobs must be at least 1, got {jobs}")
+    reproduce(data, budget, out, jobs or available_cores(), dry_run, say=lambda line: err.print(line, highlight=False, soft_wrap=True))
+
+
 @app.command("check")
 def check_cmd(
     reference: Path = typer.Argument(Path("results/reference/check"), help="Folder with check.yaml and one committed results folder per configuration."),

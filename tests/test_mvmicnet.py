@@ -100,10 +100,19 @@ def test_a_control_run_without_the_task_term_on_chosen_rate_points(trained, tmp_
     shutil.copyfile(out / f"mvmicnet-stage1-{data.name}.json", tmp_path / f"mvmicnet-stage1-{data.name}.json")
     opts = {k: v for k, v in TINY.items() if not k.startswith("stage1")}
     manifest = train_mvmicnet(data, ["seg"], tmp_path, {**opts, "task_weight": 0, "points": [1]}, stages=(2,), show_progress=False)
-    assert [p["stage1_point"] for p in manifest["rate_points"]] == [1]
-    with open(tmp_path / f"mvmicnet-seg-{data.name}.csv", newline="") as fh:
+    assert [p["stage1_point"] for p in manifest["rate_points"]] == [1] and manifest["control"] is True
+    with open(tmp_path / f"mvmicnet-seg-control-{data.name}.csv", newline="") as fh:  # saved beside the variant, not over it
         rows = list(csv.DictReader(fh))
     assert rows and all(float(r["alpha_seg"]) == 0 and r["task_seg"] == "" for r in rows)
+    assert not (tmp_path / f"mvmicnet-seg-{data.name}.safetensors").exists()
+    from bench.codecs.learned.mvmicnet import MVMICNet
+
+    control = tmp_path / f"mvmicnet-seg-control-{data.name}.safetensors"
+    codec = MVMICNet(control=1, weights=str(control))
+    codec.for_dataset(data.name, data.fingerprint)
+    assert codec.manifest["control"] is True
+    with pytest.raises(BenchError, match="holds its task-term-off control, but control=0 was asked for"):
+        MVMICNet(weights=str(control)).for_dataset(data.name, data.fingerprint)
     with pytest.raises(BenchError, match="points=\\[7\\]: stage 1 has rate points 0-1"):
         train_mvmicnet(data, ["seg"], tmp_path, {**opts, "points": [7]}, stages=(2,), show_progress=False)
 

@@ -146,6 +146,11 @@ def train_det(task_cls, dataset: Dataset, config: TrainConfig) -> dict[str, Any]
     epochs = config.epochs or DEFAULTS["epochs"]
     batch = config.batch_size or DEFAULTS["batch_size"]
     imgsz = int(config.image_size or config.options.get("imgsz") or DEFAULTS["image_size"])
+    owned = {"batch": "--batch-size", "epochs": "--epochs", "data": "--data", "seed": "--seed", "device": "--device",
+             "workers": "(set by bench)", "project": "--out", "name": "--out", "exist_ok": "(set by bench)"}
+    for key in config.options:  # train arguments bench sets itself: say which flag sets them instead of crashing in Ultralytics
+        if key in owned:
+            raise BenchError(f"train-task det: --set {key}=... is set by bench; use {owned[key]}")
     args = {**TRAIN_ARGS, **{k: v for k, v in config.options.items() if k not in ("threads", "model", "verbose", "imgsz", "min_box")}}
     out = Path(config.out)
     started = time.perf_counter()

@@ -305,13 +305,14 @@ def train_mvmicnet(dataset, task_names: list[str], out_dir: Path, overrides: dic
         return load_checkpoint(stage1_path)[1]
     opts = stage2_options({k: v for k, v in overrides.items() if not k.startswith("stage1.")})
     recipe = _stage2_setup(dataset, task_names, opts, stage1_path, device)
-    out = out_dir / f"{variant_stem(2, variant)}-{dataset.name}.safetensors"
+    control = float(opts["task_weight"]) == 0  # the same-budget control: saved beside the variant, `mvmicnet:control=1`
+    out = out_dir / f"{variant_stem(2, variant, control)}-{dataset.name}.safetensors"
     records, facts = Trainer(recipe, out, seed=seed, device=device, resume=resume, init=init, fingerprint=dataset.fingerprint,
                              show_progress=show_progress).run()
     manifest1 = recipe.manifest1
     weights = {f"p{j}.{n}": v for j, p in enumerate(records) for n, v in p["weights"].items()}
     manifest = {
-        "kind": "codec", "codec": "mvmicnet", "stage": 2, "tasks": task_names, "arch": manifest1["arch"],
+        "kind": "codec", "codec": "mvmicnet", "stage": 2, "tasks": task_names, "control": control, "arch": manifest1["arch"],
         "dataset": dataset.name, "dataset_fingerprint": dataset.fingerprint, "channels": manifest1["channels"],
         "trained_bit_depth": manifest1["trained_bit_depth"], "N": manifest1["N"], "M": manifest1["M"],
         "rate_points": [{n: v for n, v in p.items() if n != "weights"} for p in records],

@@ -24,8 +24,11 @@ from bench.errors import BenchError
 TASK_VARIANTS = ("seg", "det", "seg+det")
 
 
-def variant_stem(stage: int, task: str) -> str:
-    return "mvmicnet-stage1" if int(stage) == 1 else f"mvmicnet-{task}"
+def variant_stem(stage: int, task: str, control: bool = False) -> str:
+    """`mvmicnet-seg-<data>`; its same-budget control (stage 2 with the task term off) `mvmicnet-seg-control-<data>`."""
+    if int(stage) == 1:
+        return "mvmicnet-stage1"
+    return f"mvmicnet-{task}" + ("-control" if control else "")
 
 
 def find_stage1(dataset: str, anchor: str | None):
@@ -50,6 +53,7 @@ class MVMICNet(LearnedCodec):
     options = (
         CodecOption("stage", int, 2, "1: rate–distortion only; 2: fine-tuned with the task loss", choices=(1, 2)),
         CodecOption("task", str, "seg", "the task(s) stage 2 was trained for", choices=TASK_VARIANTS),
+        CodecOption("control", int, 0, "1: the variant's same-budget control (stage 2 with the task term off)", choices=(0, 1)),
         *LearnedCodec.options,
     )
 
@@ -61,13 +65,14 @@ class MVMICNet(LearnedCodec):
     @classmethod
     def checkpoint_stem(cls, settings: dict | None = None) -> str:
         settings = settings or {"stage": 2, "task": "seg"}
-        return variant_stem(settings["stage"], settings["task"])
+        return variant_stem(settings["stage"], settings["task"], bool(settings.get("control")))
 
     @classmethod
     def train_command(cls, dataset: str, settings: dict | None = None) -> str:
         settings = settings or {"stage": 2, "task": "seg"}
         tasks = settings["task"].replace("+", ",")
-        return f"bench train-codec mvmicnet --task {tasks} --data {dataset}" + (" --stage 1" if int(settings["stage"]) == 1 else "")
+        control = " --set task_weight=0" if settings.get("control") else ""
+        return f"bench train-codec mvmicnet --task {tasks} --data {dataset}" + (" --stage 1" if int(settings["stage"]) == 1 else control)
 
     @classmethod
     def find_weights(cls, dataset: str, settings: dict):
@@ -84,6 +89,9 @@ class MVMICNet(LearnedCodec):
             return  # the anchor's own checkpoint, used as stage 1 (find_weights)
         if manifest.get("codec") != "mvmicnet":
             raise BenchError(f"codec 'mvmicnet': {path} is not an MVMICNet checkpoint (it holds {manifest.get('codec') or manifest.get('arch')})")
+        if int(self.settings["stage"]) == 2 and bool(manifest.get("control", False)) != bool(self.settings["control"]):
+            which = "its task-term-off control" if manifest.get("control") else "a task-trained variant"
+            raise BenchError(f"codec 'mvmicnet': {path} holds {which}, but control={self.settings['control']} was asked for")
         for task, trained in (manifest.get("task_networks") or {}).items():
             installed = find_checkpoint(task, dataset, packaged="tasks")
             if installed is None or file_sha256(installed) != trained["sha256"]:
