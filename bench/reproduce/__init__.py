@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.reproduce.plan import Plan, build_plan, hours
+from bench.reproduce.plan import Plan, build_plan, hours, shipped_runs
 
 
 def describe(plan: Plan, states: list[str]) -> list[str]:
@@ -24,7 +24,10 @@ def describe(plan: Plan, states: list[str]) -> list[str]:
     pairs = [(s.estimate_s, s.measured_s) for s in plan.steps if s.measured_s]
     if pairs:
         est, meas = (sum(p[0] for p in pairs), sum(p[1] for p in pairs))
-        lines.append(f"steps with a shipped checkpoint: estimate {hours(est)} against {hours(meas)} measured ({est / meas:.2f}x)")
+        lines.append(f"steps with a shipped checkpoint: this budget's estimate {hours(est)}; the shipped checkpoints took "
+                     f"{hours(meas)} (their own, smaller or larger, budgets: see below)")
+    for stem, est, meas in shipped_runs(plan.dataset_name):
+        lines.append(f"  estimator on {stem}'s last run (its steps, its -j): {hours(est)} against {hours(meas)} measured ({est / meas:.2f}x)")
     return lines
 
 

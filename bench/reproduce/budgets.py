@@ -26,7 +26,9 @@ SECONDS_PER_STEP = {  # learned codecs: one training step of one rate point, one
     "cheng2020-anchor": 0.35,  # N=48, campaign session 5 log: 2,696 steps in 933 s
     "mvmicnet": 2.2,  # stage 2 (batch 4 whole slices + the frozen U-Net), fp32: 400 steps in 535-1,207 s per point
 }
-# On a CPU without native bf16 (Zen 3, seen in session 6) training runs in fp32 at about a third of these rates.
+# On a CPU without native bf16 training runs in fp32: mbt2018-mean took 0.565 s/step on the Zen 3 of
+# campaign session 6 (1.77 steps/s), 3.2x the figure above; the plan scales the anchors' steps by it there.
+FP32_SLOWDOWN = 3.2
 
 BUDGETS: dict[str, dict] = {
     "tiny": {

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.errors import BenchError
-from bench.reproduce.budgets import BUDGETS, DEFAULT_EPOCHS, SECONDS_PER_IMAGE_EPOCH, SECONDS_PER_STEP
+from bench.reproduce.budgets import BUDGETS, DEFAULT_EPOCHS, FP32_SLOWDOWN, SECONDS_PER_IMAGE_EPOCH, SECONDS_PER_STEP
 
 ANCHORS = ("mbt2018-mean", "bmshj2018-hyperprior", "cheng2020-anchor")  # mbt2018-mean first: MVMICNet's stage 1
 
@@ -66,6 +66,34 @@ def _measured(stem: str, dataset: str, packaged: str) -> float | None:
     return float(manifest.get("train_seconds") or 0) + sum(float(a.get("train_seconds") or 0) for a in manifest.get("ancestry") or [])
 
 
+def _fp32_slowdown() -> float:
+    from bench.train.precision import native_bf16
+
+    return 1.0 if native_bf16("cpu")[0] else FP32_SLOWDOWN
+
+
+def shipped_runs(dataset: str) -> list[tuple[str, float, float]]:
+    """(checkpoint, the plan's estimate for the steps its last run took, that run's measured seconds)
+    for every shipped codec checkpoint of `dataset`: the estimator against the campaign's own runs."""
+    import importlib
+
+    folder = Path(importlib.import_module("bench.codecs").__file__).resolve().parent / "weights"
+    rows = []
+    for stem, rate in (*((c, SECONDS_PER_STEP[c]) for c in ANCHORS), ("mvmicnet-seg", SECONDS_PER_STEP["mvmicnet"]),
+                       ("mvmicnet-det", SECONDS_PER_STEP["mvmicnet"])):
+        path = folder / f"{stem}-{dataset}.json"
+        if not path.is_file():
+            continue
+        manifest = json.loads(path.read_text())
+        command = [str(a) for a in manifest.get("command") or []]
+        jobs = int(command[command.index("-j") + 1]) if "-j" in command else 1
+        steps = sum(int(p.get("stage2_steps") or p.get("steps") or 0) for p in manifest["rate_points"])
+        if manifest.get("precision") == "fp32" or "precision" not in manifest:
+            rate *= 1.0 if stem.startswith("mvmicnet") else FP32_SLOWDOWN  # trained before bf16 (mvmicnet's figure is fp32)
+        rows.append((path.stem, steps * rate / jobs, float(manifest["train_seconds"])))
+    return rows
+
+
 def _sets(values) -> list[str]:
     return [arg for v in values for arg in ("--set", v)]
 
@@ -108,11 +136,14 @@ def build_plan(data: str, budget: str, out: Path, jobs: int) -> Plan:
     elif registry.plugins("codec")["mbt2018-mean"].available:
         learned = list(ANCHORS)
     anchor = b["anchor"]
+    slowdown = _fp32_slowdown()
+    if learned and slowdown != 1:
+        plan.notes.append(f"note: this CPU has no native bf16: the anchors train in fp32, estimated {slowdown:g}x slower")
     for codec in learned:
         target = weights / f"{codec}-{name}.safetensors"
         argv = ["train-codec", codec, "--data", data, "-j", str(jobs), "--out", str(target)] + _sets(anchor["set"] + b.get(codec, {}).get("set", []))
         steps = anchor["first"] + anchor["finetune"] * (anchor["points"] - 1) / max(1, min(jobs, anchor["points"] - 1))
-        plan.steps.append(Step(f"train {codec}", tuple(argv), target, steps * SECONDS_PER_STEP[codec], target.with_suffix(".resume.pt"),
+        plan.steps.append(Step(f"train {codec}", tuple(argv), target, steps * SECONDS_PER_STEP[codec] * slowdown, target.with_suffix(".resume.pt"),
                                _measured(codec, name, "codecs")))
     variants = [t for t in tasks if t in ("seg", "det")] if learned else []
     for task in variants:
