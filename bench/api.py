@@ -129,3 +129,47 @@ def _import_in_background(module: str) -> None:
     """Import `module` (pandas, 0.5-0.7 s) on a thread while the cells are coded, so it is not
     serial time before pool workers start; the later `import` waits for it if need be."""
     threading.Thread(target=importlib.import_module, args=(module,), name=f"import {module}", daemon=True).start()
+
+
+@dataclass
+class GridCoding:
+    """One test image coded by every codec at about one rate: what `bench grid` draws."""
+
+    dataset: object
+    sample: object
+    task: object | None  # the task network that predicts on each column, or None
+    columns: list  # (title, decoded image, the rate match or None), the uncompressed image first
+    lesions: dict
+
+
+def code_for_grid(data: str, codecs: list[str], task_name: str, bpp: float, image_id: str | None = None,
+                  device: str = "cpu") -> GridCoding:
+    """The image (the test image with most lesions, else the middle one, or `image_id`), each codec
+    rate-matched to `bpp` on it and decoded from its real bytes, and the task network to draw."""
+    from bench import registry
+    from bench.cells import codec_instance
+    from bench.datasets.spec import open_dataset
+    from bench.ratematch import match_rates
+
+    dataset = open_dataset(data)
+    test = dataset.split("test") or dataset.samples
+    lesions = (dataset.extra or {}).get("lesions") or {}
+    busiest = max(test, key=lambda s: len(lesions.get(s.id, []))) if lesions else test[len(test) // 2]
+    sample = next((s for s in test if s.id == image_id), None) if image_id else busiest
+    if sample is None:
+        raise BenchError(f"--image '{image_id}': not a test image of '{dataset.name}' (e.g. {test[0].id})")
+    task = None
+    if task_name != "none":
+        task_cls = registry.get("task", task_name)
+        why_not = task_cls.supports(dataset)
+        if why_not:
+            raise BenchError(f"task '{task_name}' cannot run on '{dataset.name}': {why_not}")
+        task = task_cls(dataset, device=device)
+    columns = [("uncompressed", sample.image, None)]
+    for spec in codecs:
+        codec = codec_instance(spec, "cpu", (dataset.name, dataset.fingerprint))
+        match = match_rates(codec, [sample], [bpp])[0]
+        decoded = codec.decode(codec.encode(sample.image, codec.scale.check(spec, match.quality), sample.bit_depth))
+        off = "" if match.within_tolerance else " (nearest it reaches)"
+        columns.append((f"{spec}\n{match.bpp:.3f} bpp{off} (q {match.quality:g})", decoded, match))
+    return GridCoding(dataset, sample, task, columns, lesions)

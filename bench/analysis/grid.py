@@ -19,7 +19,6 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from bench.analysis.figures import save, style
-from bench.errors import BenchError
 
 DET_SCORE = 0.25  # boxes drawn: those a reader would count (as `n_det`)
 CLOSE_UP_PX = 16  # half-side of a lesion close-up
@@ -61,33 +60,12 @@ def _draw_prediction(ax, task_name: str, prediction, n_classes: int) -> None:
 
 def visual_grid(data: str, codecs: list[str], task_name: str, bpp: float, out_dir: Path, image_id: str | None = None,
                 device: str = "cpu") -> list[Path]:
-    from bench import registry
-    from bench.cells import codec_instance
-    from bench.datasets.spec import open_dataset
-    from bench.ratematch import match_rates
+    """Draw what `bench.api.code_for_grid` coded: analysis draws, the api opens data and codes."""
+    from bench.api import code_for_grid
 
-    dataset = open_dataset(data)
-    test = dataset.split("test") or dataset.samples
-    lesions = (dataset.extra or {}).get("lesions") or {}
-    busiest = max(test, key=lambda s: len(lesions.get(s.id, []))) if lesions else test[len(test) // 2]
-    sample = next((s for s in test if s.id == image_id), None) if image_id else busiest
-    if sample is None:
-        raise BenchError(f"--image '{image_id}': not a test image of '{dataset.name}' (e.g. {test[0].id})")
-    task = None
-    if task_name != "none":
-        task_cls = registry.get("task", task_name)
-        why_not = task_cls.supports(dataset)
-        if why_not:
-            raise BenchError(f"task '{task_name}' cannot run on '{dataset.name}': {why_not}")
-        task = task_cls(dataset, device=device)
+    coded = code_for_grid(data, codecs, task_name, bpp, image_id, device)
+    dataset, sample, task, columns, lesions = coded.dataset, coded.sample, coded.task, coded.columns, coded.lesions
     n_classes = len(dataset.seg_classes or []) if task_name == "seg" else len(dataset.det_classes or [])
-    columns = [("uncompressed", sample.image, None)]
-    for spec in codecs:
-        codec = codec_instance(spec, "cpu", (dataset.name, dataset.fingerprint))
-        match = match_rates(codec, [sample], [bpp])[0]
-        decoded = codec.decode(codec.encode(sample.image, codec.scale.check(spec, match.quality), sample.bit_depth))
-        off = "" if match.within_tolerance else " (nearest it reaches)"
-        columns.append((f"{spec}\n{match.bpp:.3f} bpp{off} (q {match.quality:g})", decoded, match))
     close_ups = close_up_lesions(lesions.get(sample.id, []))
     with style():
         main_rows = 2 if task is None else 3
