@@ -70,7 +70,13 @@ def _check_file(path):
 def test_write_figures_writes_every_figure_as_png_and_pdf(folder, tmp_path):
     paths = write_figures(folder, tmp_path / "out", n_draws=20)
     names = ["rate_dice", "rate_miou", "rate_psnr", "rate_ms_ssim", "bdrate_psnr", "bdrate_dice", "bdrate_miou"]
-    assert {p.name for p in paths} == {f"{n}.{ext}" for n in names for ext in ("png", "pdf", "csv")}
+    columns = [f"{n}_column" for n in names if n.startswith("rate_")]  # one-column (3.5 in) versions of the curves
+    assert {p.name for p in paths} == ({f"{n}.{ext}" for n in names for ext in ("png", "pdf", "csv")}
+                                       | {f"{n}.{ext}" for n in columns for ext in ("png", "pdf")})
+    from PIL import Image
+
+    with Image.open(tmp_path / "out" / "rate_dice_column.png") as im:
+        assert abs(im.size[0] / im.info["dpi"][0] - 3.5) < 0.05  # prints 3.5 inches wide
     for path in paths:
         assert path.is_file()
         if path.suffix != ".csv":

@@ -139,30 +139,44 @@ def _draw_curves(ax, frame: pd.DataFrame, metric: str, styles: dict, banded: set
     return rates
 
 
-def plot_curves(frame: pd.DataFrame, metric: str, colors: dict, title: str, anchor: str | None = None) -> Figure:
+COLUMN_IN = 3.5  # one column of a two-column paper: the `_column` figures are drawn at the size they print
+
+
+def plot_curves(frame: pd.DataFrame, metric: str, colors: dict, title: str, anchor: str | None = None,
+                column: bool = False) -> Figure:
     """One line per codec over its rate points (bands for the highlighted ones), the uncompressed
-    level dashed, and beside it the lower half of the rate range (log scale) zoomed."""
+    level dashed, and beside it the lower half of the rate range (log scale) zoomed. `column`:
+    3.5 inches wide, as a one-column figure prints: the zoom below the full range, the legend
+    under both, 7-point text (a 9.6-inch figure shrunk to a column prints its text at 3 points)."""
     styles = codec_styles(frame.codec)
     banded = highlighted(frame.codec, anchor)
     zoom = len(styles) >= 3
-    fig = Figure(figsize=(9.6 if zoom else 7.2, 4.4), layout="constrained")
-    axes = fig.subplots(1, 2, width_ratios=(1.6, 1)) if zoom else [fig.add_subplot()]
-    rates = _draw_curves(axes[0], frame, metric, styles, banded, legend=True)
-    if zoom and rates:
-        low, high = min(rates), max(rates)
-        edge = low * (high / low) ** 0.5
-        _draw_curves(axes[1], frame, metric, styles, banded, legend=False)
-        axes[1].set_xlim(low / 1.1, edge)
-        inside = frame[(frame.bpp <= edge) & np.isfinite(frame[metric])][metric]
-        if len(inside):
-            pad = 0.05 * ((inside.max() - inside.min()) or 1.0)
-            axes[1].set_ylim(inside.min() - pad, inside.max() + pad)
-        axes[1].set_title(f"low rates (≤ {edge:.2g} bpp)")
-    for ax in axes:
-        log_bpp_axis(ax)
-        ax.set_ylabel(label(metric))
-    axes[0].set_title(title)
-    fig.legend(loc="outside right center", frameon=False, fontsize="small")
+    with matplotlib.rc_context({"font.size": 7} if column else {}):
+        if column:
+            fig = Figure(figsize=(COLUMN_IN, 6.2 if zoom else 3.9), layout="constrained")
+            axes = fig.subplots(2, 1, height_ratios=(1, 0.8)) if zoom else [fig.add_subplot()]
+        else:
+            fig = Figure(figsize=(9.6 if zoom else 7.2, 4.4), layout="constrained")
+            axes = fig.subplots(1, 2, width_ratios=(1.6, 1)) if zoom else [fig.add_subplot()]
+        rates = _draw_curves(axes[0], frame, metric, styles, banded, legend=True)
+        if zoom and rates:
+            low, high = min(rates), max(rates)
+            edge = low * (high / low) ** 0.5
+            _draw_curves(axes[1], frame, metric, styles, banded, legend=False)
+            axes[1].set_xlim(low / 1.1, edge)
+            inside = frame[(frame.bpp <= edge) & np.isfinite(frame[metric])][metric]
+            if len(inside):
+                pad = 0.05 * ((inside.max() - inside.min()) or 1.0)
+                axes[1].set_ylim(inside.min() - pad, inside.max() + pad)
+            axes[1].set_title(f"low rates (≤ {edge:.2g} bpp)")
+        for ax in axes:
+            log_bpp_axis(ax)
+            ax.set_ylabel(label(metric))
+        axes[0].set_title(title.replace(", ", ",\n", 1) if column else title)
+        if column:
+            fig.legend(loc="outside lower center", frameon=False, ncols=2, fontsize=6)
+        else:
+            fig.legend(loc="outside right center", frameon=False, fontsize="small")
     return fig
 
 
@@ -266,6 +280,9 @@ def write_figures(folder: ResultsFolder | Path | str, out_dir: Path | str, ancho
             fig = plot_curves(frame, metric, colors, f"{name}: rate–{label(metric)}, {band_source(folder, metric, n_draws)}",
                               anchor or default_anchor(folder))
             paths += save(fig, out_dir, f"rate_{metric}", frame[columns])
+            fig = plot_curves(frame, metric, colors, f"{name}: rate–{label(metric)}, {band_source(folder, metric, n_draws)}",
+                              anchor or default_anchor(folder), column=True)
+            paths += save(fig, out_dir, f"rate_{metric}_column")
             step(f"rate_{metric}")
         anchor = anchor or (default_anchor(folder) if bars else None)
         for metric in bars:
