@@ -277,12 +277,9 @@ def write_figures(folder: ResultsFolder | Path | str, out_dir: Path | str, ancho
     with style():
         for metric in curves:
             columns = ["codec", "quality", "bpp", metric, f"{metric}_lo", f"{metric}_hi"]
-            fig = plot_curves(frame, metric, colors, f"{name}: rate–{label(metric)}, {band_source(folder, metric, n_draws)}",
-                              anchor or default_anchor(folder))
-            paths += save(fig, out_dir, f"rate_{metric}", frame[columns])
-            fig = plot_curves(frame, metric, colors, f"{name}: rate–{label(metric)}, {band_source(folder, metric, n_draws)}",
-                              anchor or default_anchor(folder), column=True)
-            paths += save(fig, out_dir, f"rate_{metric}_column")
+            title = f"{name}: rate–{label(metric)}, {band_source(folder, metric, n_draws)}"
+            paths += save(plot_curves(frame, metric, colors, title, anchor or default_anchor(folder)), out_dir, f"rate_{metric}", frame[columns])
+            paths += save(plot_curves(frame, metric, colors, title, anchor or default_anchor(folder), column=True), out_dir, f"rate_{metric}_column")
             step(f"rate_{metric}")
         anchor = anchor or (default_anchor(folder) if bars else None)
         for metric in bars:

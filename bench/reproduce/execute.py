@@ -52,8 +52,13 @@ def status(plan: Plan) -> list[str]:
         done = stamp is not None and stamp["argv"] == list(step.argv) and stamp["upstream"] == upstream \
             and stamp["output"] == digest(step.output)
         states.append("done" if done else "resume" if step.resume_file and step.resume_file.is_file() else "to do")
-        upstream = hashlib.sha256(json.dumps(stamp, sort_keys=True).encode()).hexdigest() if done else "changed"
+        upstream = _chain(stamp) if done else "changed"
     return states
+
+
+def _chain(stamp: dict | None) -> str:
+    """What the next step's stamp records as its upstream: a digest of this one."""
+    return hashlib.sha256(json.dumps(stamp, sort_keys=True).encode()).hexdigest()
 
 
 def _read(path: Path) -> dict | None:
@@ -72,7 +77,7 @@ def run_plan(plan: Plan, say=print) -> int:
     for i, (step, state) in enumerate(zip(plan.steps, states)):
         path = _stamp_path(plan, i)
         if state == "done":
-            upstream = hashlib.sha256(json.dumps(_read(path), sort_keys=True).encode()).hexdigest()
+            upstream = _chain(_read(path))
             say(f"[{i + 1}/{total}] {step.name}: done, skipped")
             continue
         argv = list(step.argv) + (["--resume"] if state == "resume" else [])
@@ -86,7 +91,7 @@ def run_plan(plan: Plan, say=print) -> int:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(stamp, indent=2))
         os.replace(tmp, path)
-        upstream = hashlib.sha256(json.dumps(stamp, sort_keys=True).encode()).hexdigest()
+        upstream = _chain(stamp)
         ran += 1
     return ran
 

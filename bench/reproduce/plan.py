@@ -46,23 +46,23 @@ class Plan:
 
 
 def _labels(dataset) -> list[str]:
-    tasks = []
-    if dataset.seg_classes and any(s.mask is not None for s in dataset.samples):
-        tasks += ["seg", "seg-holdout"]
-    if dataset.det_classes and any(s.boxes is not None for s in dataset.samples):
-        tasks.append("det")
-    return tasks
+    """The tasks the data's labels allow, the held-out seg evaluator beside seg."""
+    return [t for task in dataset.tasks for t in ((task, "seg-holdout") if task == "seg" else (task,))]
+
+
+def _shipped_manifest(stem: str, dataset: str, packaged: str) -> dict | None:
+    """The manifest of the checkpoint the project ships for `dataset` (not the user's), or None."""
+    from bench.checkpoints import weights_dirs
+
+    path = weights_dirs(packaged)[-1] / f"{stem}-{dataset}.json"
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def _measured(stem: str, dataset: str, packaged: str) -> float | None:
     """Training seconds behind the shipped checkpoint (its own run plus every --init run before it)."""
-    import importlib
-
-    folder = Path(importlib.import_module(f"bench.{packaged}").__file__).resolve().parent / "weights"
-    path = folder / f"{stem}-{dataset}.json"
-    if not path.is_file():
+    manifest = _shipped_manifest(stem, dataset, packaged)
+    if manifest is None:
         return None
-    manifest = json.loads(path.read_text())
     return float(manifest.get("train_seconds") or 0) + sum(float(a.get("train_seconds") or 0) for a in manifest.get("ancestry") or [])
 
 
@@ -75,22 +75,18 @@ def _fp32_slowdown() -> float:
 def shipped_runs(dataset: str) -> list[tuple[str, float, float]]:
     """(checkpoint, the plan's estimate for the steps its last run took, that run's measured seconds)
     for every shipped codec checkpoint of `dataset`: the estimator against the campaign's own runs."""
-    import importlib
-
-    folder = Path(importlib.import_module("bench.codecs").__file__).resolve().parent / "weights"
     rows = []
     for stem, rate in (*((c, SECONDS_PER_STEP[c]) for c in ANCHORS), ("mvmicnet-seg", SECONDS_PER_STEP["mvmicnet"]),
                        ("mvmicnet-det", SECONDS_PER_STEP["mvmicnet"])):
-        path = folder / f"{stem}-{dataset}.json"
-        if not path.is_file():
+        manifest = _shipped_manifest(stem, dataset, "codecs")
+        if manifest is None:
             continue
-        manifest = json.loads(path.read_text())
         command = [str(a) for a in manifest.get("command") or []]
         jobs = int(command[command.index("-j") + 1]) if "-j" in command else 1
         steps = sum(int(p.get("stage2_steps") or p.get("steps") or 0) for p in manifest["rate_points"])
         if manifest.get("precision") == "fp32" or "precision" not in manifest:
             rate *= 1.0 if stem.startswith("mvmicnet") else FP32_SLOWDOWN  # trained before bf16 (mvmicnet's figure is fp32)
-        rows.append((path.stem, steps * rate / jobs, float(manifest["train_seconds"])))
+        rows.append((f"{stem}-{dataset}", steps * rate / jobs, float(manifest["train_seconds"])))
     return rows
 
 

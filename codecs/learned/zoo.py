@@ -118,23 +118,19 @@ def download(url: str, target: Path, codec: str) -> None:
     import torch.hub
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    digest = parse_name(target).digest if parse_name(target) else None
+    named = parse_name(target)
     try:
-        torch.hub.download_url_to_file(url, str(target), hash_prefix=digest, progress=True)
+        torch.hub.download_url_to_file(url, str(target), hash_prefix=named.digest if named else None, progress=True)
     except Exception as exc:  # URLError, HTTPError, RuntimeError (hash): all mean "no file"
         reason = getattr(exc, "reason", None) or exc
         raise BenchError(f"codec '{codec}': could not download {url}: {reason}") from None
 
 
-def sha256(path: Path) -> str:
-    from bench.checkpoints import file_sha256
-
-    return file_sha256(path)
-
-
 def checked_digest(zoo_file: ZooFile, codec: str) -> str:
     """The file's SHA-256, refused when it does not begin with the prefix its name promises."""
-    digest = sha256(zoo_file.path)
+    from bench.checkpoints import file_sha256
+
+    digest = file_sha256(zoo_file.path)
     if not digest.startswith(zoo_file.digest):
         raise BenchError(f"codec '{codec}': {zoo_file.path}: its SHA-256 begins {digest[:len(zoo_file.digest)]}, not the "
                          f"{zoo_file.digest} its name promises (truncated or altered?)")
