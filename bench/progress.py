@@ -1,11 +1,13 @@
 """Progress that shows wherever the output goes: rich bars on a terminal; elsewhere (a log file,
 CI, nohup) a plain line every `PLAIN_EVERY_S` seconds and one at the end, with done/total, rate
 and ETA. Rich draws nothing live when stderr is not a terminal, so a redirected cold run used to
-print nothing for minutes."""
+print nothing for minutes. A heartbeat thread repeats the line when one step outlasts the period
+(a report's BD-rate figure can take a minute), so a log is never silent for longer."""
 
 from __future__ import annotations
 
 import sys
+import threading
 import time
 
 PLAIN_EVERY_S = 30.0
@@ -42,14 +44,28 @@ class PlainProgress:
         self.tasks: list[_Task] = []
         self._last = time.monotonic()
         self.console = _PlainConsole(self.stream)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._heartbeat = None if disable or every <= 0 else threading.Thread(target=self._beat, daemon=True, name="progress-heartbeat")
 
     def __enter__(self):
+        if self._heartbeat:
+            self._heartbeat.start()
         return self
 
     def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._heartbeat and self._heartbeat.is_alive():
+            self._heartbeat.join()
         if not exc[0]:
             for i in range(len(self.tasks)):
                 self._line(i)
+
+    def _beat(self) -> None:
+        """Repeat the newest task's line whenever `every` seconds pass without one."""
+        while not self._stop.wait(max(0.05, self.every - (time.monotonic() - self._last))):
+            if self.tasks and time.monotonic() - self._last >= self.every:
+                self._line(len(self.tasks) - 1)
 
     def add_task(self, description: str, total: float | None = None, completed: float = 0, **fields) -> int:
         self.tasks.append(_Task(description, float(total or 0), float(completed), fields))
@@ -69,10 +85,12 @@ class PlainProgress:
         self.update(task_id, advance=advance)
 
     def _line(self, task_id: int) -> None:
-        self._last = time.monotonic()
-        if self.disable:
-            return
-        t = self.tasks[task_id]
+        with self._lock:
+            self._last = time.monotonic()
+            if not self.disable:
+                self._print(self.tasks[task_id])
+
+    def _print(self, t: _Task) -> None:
         elapsed = time.monotonic() - t.started
         rate = (t.completed - t.start_completed) / elapsed if elapsed > 0 else 0.0
         left = (t.total - t.completed) / rate if rate > 0 else float("nan")

@@ -63,3 +63,59 @@ def test_rows_keep_the_100_best_detections_per_class_which_is_all_coco_reads():
     b, k, s = top_per_class(boxes, labels, scores)
     assert (k == 0).sum() == 100 and (k == 1).sum() == 70
     assert s[k == 0].min() >= np.sort(scores[:180])[-100]  # the best 100 of class 0
+
+
+def test_every_draw_reads_the_recall_points_exactly_as_coco_does():
+    """Each draw's AP equals COCO's accumulate run on that draw alone (searchsorted of the 101
+    recall points into its own recall row). Counts with recall landing exactly on a point (3 of
+    10 boxes found: 0.3) are where the old offset-and-search version read one point too many."""
+    from bench.tasks.det.bootstrap import IOU_THRESHOLDS, RECALL_POINTS
+
+    gt, dt = _detections(3, images=30)
+    table = MatchTable(gt, dt, 12)
+    rng = np.random.default_rng(1)
+    weights = rng.multinomial(30, np.full(30, 1 / 30), size=40).astype(float)
+    ap = table.average_precision(weights, chunk=16)
+    checked = 0
+    for b, w in enumerate(weights):
+        for k, (images, tp, n_gt) in enumerate(table.classes):
+            npos = w @ n_gt
+            if npos == 0:
+                assert np.isnan(ap[b, k]).all()
+                continue
+            for t in range(len(IOU_THRESHOLDS)):
+                tps = np.cumsum(w[images] * tp[t])
+                fps = np.cumsum(w[images] * ~tp[t])
+                recall = tps / npos
+                precision = np.maximum.accumulate((tps / np.maximum(tps + fps, np.spacing(1)))[::-1])[::-1]
+                found = np.searchsorted(recall, RECALL_POINTS, side="left")
+                expected = np.mean([precision[i] if i < len(precision) else 0.0 for i in found])
+                assert ap[b, k, t] == pytest.approx(expected, abs=1e-12)
+                checked += 1
+    assert checked > 1000
+
+
+def test_matching_all_thresholds_at_once_is_cocos_greedy_scan_including_ties():
+    from bench.tasks.det.bootstrap import IOU_THRESHOLDS, _iou, _match
+
+    rng = np.random.default_rng(5)
+    for _ in range(30):
+        gt = rng.uniform(0, 60, (int(rng.integers(1, 8)), 2))
+        gt = np.concatenate([gt, gt + rng.uniform(5, 30, gt.shape)], 1)
+        gt = np.concatenate([gt, gt[:2]])  # duplicate boxes: equal IoU, COCO keeps the later one
+        dt = np.concatenate([gt + rng.normal(0, 3, gt.shape), rng.uniform(0, 80, (5, 4))])
+        dt[:, 2:] = np.maximum(dt[:, 2:], dt[:, :2] + 1)
+        ious = _iou(dt, gt)
+        expected = np.zeros((len(IOU_THRESHOLDS), len(dt)), bool)
+        for t, threshold in enumerate(IOU_THRESHOLDS):  # COCO's evaluateImg, box by box
+            taken = np.zeros(len(gt), bool)
+            for d in range(len(dt)):
+                best, match = min(threshold, 1 - 1e-10), -1
+                for g in range(len(gt)):
+                    if taken[g] or ious[d, g] < best:
+                        continue
+                    best, match = ious[d, g], g
+                if match >= 0:
+                    taken[match] = True
+                    expected[t, d] = True
+        assert (_match(dt, gt) == expected).all()

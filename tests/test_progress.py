@@ -33,6 +33,19 @@ def test_plain_progress_waits_between_lines_and_never_draws_when_disabled():
     assert quiet.getvalue() == ""
 
 
+def test_a_step_that_outlasts_the_period_still_prints_lines():
+    import time
+
+    stream = io.StringIO()
+    with PlainProgress(unit="steps", every=0.2, stream=stream) as progress:
+        task = progress.add_task("report", total=3)
+        time.sleep(0.75)  # one long step, no update: the heartbeat speaks
+        lines_during = stream.getvalue().count("\n")
+        progress.update(task, advance=1)
+    assert lines_during >= 2 and stream.getvalue().startswith("report: 0/3 (0%)")
+    assert stream.getvalue().splitlines()[-1].startswith("report: 1/3 (33%)")
+
+
 def test_a_redirected_run_gets_plain_progress():
     # pytest captures stdout, so rich sees no terminal here, as in a log file
     assert isinstance(progress_bars(disable=False), PlainProgress)

@@ -79,14 +79,14 @@ def log_bpp_axis(ax) -> None:
     ax.set_xlabel("rate (bits per pixel, log scale)")
 
 
-def save(fig: Figure, out_dir: Path, name: str, data: pd.DataFrame | None = None) -> list[Path]:
+def save(fig: Figure, out_dir: Path, name: str, data: pd.DataFrame | None = None, formats: tuple[str, ...] = ("png", "pdf")) -> list[Path]:
     """PNG and PDF (no creation date, so a rerun gives the same file), and the plotted numbers."""
-    paths = [out_dir / f"{name}.png", out_dir / f"{name}.pdf"]
-    fig.savefig(paths[0])
-    fig.savefig(paths[1], metadata={"CreationDate": None})
+    paths = [out_dir / f"{name}.{fmt}" for fmt in formats]
+    for path in paths:
+        fig.savefig(path, **({"metadata": {"CreationDate": None}} if path.suffix == ".pdf" else {}))
     if data is not None:
         paths.append(out_dir / f"{name}.csv")
-        data.to_csv(paths[2], index=False)
+        data.to_csv(paths[-1], index=False)
     return paths
 
 
@@ -260,9 +260,11 @@ def figure_plan(folder: ResultsFolder) -> tuple[list[str], list[str]]:
 
 
 def write_figures(folder: ResultsFolder | Path | str, out_dir: Path | str, anchor: str | None = None,
-                  n_draws: int = DRAWS, seed: int = 0, step=None) -> list[Path]:
+                  n_draws: int = DRAWS, seed: int = 0, step=None, formats: tuple[str, ...] = ("png", "pdf"),
+                  column: bool = True) -> list[Path]:
     """Every figure of the folder into `out_dir`; returns the files written (PNG, PDF, CSV).
-    `step(name)`, when given, is called after each figure (a `bench.progress.Steps`)."""
+    `step(name)`, when given, is called after each figure (a `bench.progress.Steps`). The report
+    asks for PNG only and no one-column copies: it shows each figure once, on a screen."""
     folder = folder if isinstance(folder, ResultsFolder) else read_results(folder)
     if anchor is not None:
         folder.require_codec(anchor, "--anchor")
@@ -278,13 +280,16 @@ def write_figures(folder: ResultsFolder | Path | str, out_dir: Path | str, ancho
         for metric in curves:
             columns = ["codec", "quality", "bpp", metric, f"{metric}_lo", f"{metric}_hi"]
             title = f"{name}: rate–{label(metric)}, {band_source(folder, metric, n_draws)}"
-            paths += save(plot_curves(frame, metric, colors, title, anchor or default_anchor(folder)), out_dir, f"rate_{metric}", frame[columns])
-            paths += save(plot_curves(frame, metric, colors, title, anchor or default_anchor(folder), column=True), out_dir, f"rate_{metric}_column")
+            paths += save(plot_curves(frame, metric, colors, title, anchor or default_anchor(folder)), out_dir, f"rate_{metric}",
+                          frame[columns], formats)
+            if column:
+                paths += save(plot_curves(frame, metric, colors, title, anchor or default_anchor(folder), column=True), out_dir,
+                              f"rate_{metric}_column", formats=formats)
             step(f"rate_{metric}")
         anchor = anchor or (default_anchor(folder) if bars else None)
         for metric in bars:
             data = bdrate_frame(folder, anchor, metric, n_draws=n_draws, seed=seed)
             fig = plot_bdrate(data, colors, f"{name}: BD-rate on {label(metric)} against {anchor} (95% CI)")
-            paths += save(fig, out_dir, f"bdrate_{metric}", data)
+            paths += save(fig, out_dir, f"bdrate_{metric}", data, formats)
             step(f"bdrate_{metric}")
     return paths

@@ -88,7 +88,8 @@ def write_report(results: Path | str, out_dir: Path | str | None = None, anchor:
 
 
 def _write_report(folder: ResultsFolder, out_dir: Path, anchor: str, tasks: list[str], n_draws: int, step) -> tuple[Path, Path]:
-    figures = [p for p in write_figures(folder, out_dir / "figures", anchor=anchor, n_draws=n_draws, step=step) if p.suffix == ".png"]
+    figures = [p for p in write_figures(folder, out_dir / "figures", anchor=anchor, n_draws=n_draws, step=step, formats=("png",),
+                                        column=False) if p.suffix == ".png"]
     m = folder.manifest
     dataset = m.get("dataset") or {}
     sections: list[tuple[str, str]] = []

@@ -36,22 +36,24 @@ def _iou(dt: np.ndarray, gt: np.ndarray) -> np.ndarray:
 
 
 def _match(dt_boxes: np.ndarray, gt_boxes: np.ndarray) -> np.ndarray:
-    """T×D true-positive flags of score-sorted detections against one image's boxes of one class."""
+    """T×D true-positive flags of score-sorted detections against one image's boxes of one class:
+    COCO's greedy matching, every threshold at once. In score order, a detection takes the
+    untaken box of highest IoU at or above the threshold (the last such box on a tie, as COCO's
+    scan in box order keeps replacing its best on equal IoU)."""
     tp = np.zeros((len(IOU_THRESHOLDS), len(dt_boxes)), bool)
     if not len(dt_boxes) or not len(gt_boxes):
         return tp
     ious = _iou(dt_boxes, gt_boxes)
-    for t, threshold in enumerate(IOU_THRESHOLDS):
-        taken = np.zeros(len(gt_boxes), bool)
-        for d in range(len(dt_boxes)):
-            best, match = min(threshold, 1 - 1e-10), -1
-            for g in range(len(gt_boxes)):
-                if taken[g] or ious[d, g] < best:
-                    continue
-                best, match = ious[d, g], g
-            if match >= 0:
-                taken[match] = True
-                tp[t, d] = True
+    floor = np.minimum(IOU_THRESHOLDS, 1 - 1e-10)[:, None]
+    taken = np.zeros((len(IOU_THRESHOLDS), len(gt_boxes)), bool)
+    thresholds = np.arange(len(IOU_THRESHOLDS))
+    last = len(gt_boxes) - 1
+    for d in range(len(dt_boxes)):
+        candidates = np.where(~taken & (ious[d][None, :] >= floor), ious[d][None, :], -1.0)  # T×G
+        box = last - np.argmax(candidates[:, ::-1], axis=1)  # the last box of highest IoU
+        hit = candidates[thresholds, box] >= 0
+        taken[thresholds[hit], box[hit]] = True
+        tp[hit, d] = True
     return tp
 
 
@@ -84,42 +86,67 @@ class MatchTable:
             keep = hits[-1] + 1 if len(hits) else 0
             self.classes.append((np.concatenate(images)[order][:keep], tp[:, :keep], n_gt))
 
-    def average_precision(self, weights: np.ndarray) -> np.ndarray:
-        """B×K×T AP for B image-weight vectors (B×N counts); NaN where a class has no ground truth."""
+    def average_precision(self, weights: np.ndarray, chunk: int = 1000) -> np.ndarray:
+        """B×K×T AP for B image-weight vectors (B×N counts); NaN where a class has no ground truth.
+        Draws go through in chunks, so the B×T×G blocks stay small."""
         weights = np.atleast_2d(np.asarray(weights, np.float64))
         out = np.full((len(weights), len(self.classes), len(IOU_THRESHOLDS)), np.nan)
         for k, (images, tp, n_gt) in enumerate(self.classes):
-            npos = weights @ n_gt  # B
-            w = weights[:, images]  # B×D
-            tp_sum = np.cumsum(w[:, None, :] * tp[None], axis=2)  # B×T×D
-            fp_sum = np.cumsum(w[:, None, :] * ~tp[None], axis=2)
-            has = npos > 0
-            if not has.any():
-                continue
-            if not tp.shape[1]:
-                out[has, k] = 0.0
-                continue
-            with np.errstate(invalid="ignore", divide="ignore"):
-                recall = tp_sum / npos[:, None, None]
-                precision = tp_sum / np.maximum(tp_sum + fp_sum, np.finfo(np.float64).eps)
-            envelope = np.maximum.accumulate(precision[..., ::-1], axis=2)[..., ::-1]
-            out[has, k] = _interpolated_ap(recall[has], envelope[has])
+            hits = _hit_columns(tp)
+            for start in range(0, len(weights), chunk):
+                out[start:start + chunk, k] = _class_ap(weights[start:start + chunk], images, hits, n_gt)
         return out
 
 
-def _interpolated_ap(recall: np.ndarray, envelope: np.ndarray) -> np.ndarray:
-    """Mean precision envelope at the 101 recall points, for every row of B×T×D arrays at once.
+def _hit_columns(tp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """T×G ranks of each threshold's true positives (padded with its last one) and a T×G mask of
+    the real ones. Only they move recall, and the precision envelope at a true positive is the
+    best precision at any true positive ranked after it (precision falls at every false one), so
+    the AP reads nothing else: G is the true positives, a few per image, not the ranked list."""
+    counts = tp.sum(axis=1)
+    width = max(int(counts.max()) if len(counts) else 0, 1)
+    columns = np.zeros((tp.shape[0], width), np.int64)
+    real = np.zeros((tp.shape[0], width), bool)
+    for t, row in enumerate(tp):
+        found = np.flatnonzero(row)
+        if len(found):
+            columns[t] = np.r_[found, np.full(width - len(found), found[-1])]
+            real[t, :len(found)] = True
+    return columns, real
 
-    Rows are laid end to end with an offset of 2 (recall lies in [0, 1]), so one `searchsorted`
-    finds, for every row and recall point, the first detection whose recall reaches it."""
-    b, t, d = recall.shape
-    rows = np.arange(b * t)[:, None] * 2.0
-    flat = (np.nan_to_num(recall.reshape(b * t, d), nan=0.0) + rows).ravel()
-    idx = np.searchsorted(flat, (RECALL_POINTS[None, :] + rows).ravel(), side="left").reshape(b * t, -1)
-    idx -= np.arange(b * t)[:, None] * d
-    valid = idx < d
-    q = np.where(valid, np.take_along_axis(envelope.reshape(b * t, d), np.minimum(idx, d - 1), axis=1), 0.0)
-    return q.mean(axis=1).reshape(b, t)
+
+def _class_ap(weights: np.ndarray, images: np.ndarray, hits: tuple[np.ndarray, np.ndarray], n_gt: np.ndarray) -> np.ndarray:
+    """B×T AP of one class, as COCO accumulates it: precision and recall down the ranked
+    detections, the precision envelope, read at the 101 recall points. Weights are counts, so
+    the running sums are exact."""
+    columns, real = hits
+    npos = weights @ n_gt  # B
+    result = np.full((len(weights), columns.shape[0]), np.nan)
+    has = npos > 0
+    if not has.any():
+        return result
+    if not len(images):  # nothing ranked up to a true positive
+        result[has] = 0.0
+        return result
+    w = weights[has][:, images]  # B×D
+    ranked = np.cumsum(w, axis=1)[:, columns]  # detections ranked up to each true positive, B×T×G
+    tp_sum = np.cumsum(w[:, columns] * real, axis=2)
+    precision = tp_sum / np.maximum(ranked, np.finfo(np.float64).eps)
+    envelope = np.maximum.accumulate(precision[..., ::-1], axis=2)[..., ::-1]
+    recall = tp_sum / npos[has][:, None, None]
+    result[has] = _interpolated_ap(recall, envelope)
+    return result
+
+
+def _interpolated_ap(recall: np.ndarray, envelope: np.ndarray) -> np.ndarray:
+    """Mean precision envelope at the 101 recall points, for every row of B×T×G arrays at once.
+
+    COCO reads, at each recall point, the envelope at the first detection whose recall reaches
+    it; so the detection is read once for every point in (previous recall, its recall], and the
+    AP is the envelope weighted by those counts (points above the last recall read 0)."""
+    reached = np.searchsorted(RECALL_POINTS, recall, side="right")  # points at or below each recall
+    read = np.diff(reached, axis=2, prepend=0)
+    return (envelope * read).sum(axis=2) / len(RECALL_POINTS)
 
 
 def map_scores(ap: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
