@@ -14,8 +14,8 @@ many false alarms per image, and how well were they outlined?"
   lesion against the predicted components touching it; a missed lesion scores 0.
 
 Both return per-lesion records (hit or Dice), so results can be broken down by lesion size and
-contrast. `FrocTable` matches once and re-weights images for bootstrap intervals (the task's
-summary and `bench.analysis` curves both use it), as `tasks/det/bootstrap.py` does for mAP.
+contrast. The summary holds point figures; `bench/analysis/froc.py` re-weights images for their
+bootstrap intervals from the boxes each row stores, as `bench/analysis/coco.py` does for mAP.
 """
 
 from __future__ import annotations
@@ -110,77 +110,13 @@ def lesion_dice(gt_mask: np.ndarray, pred_mask: np.ndarray) -> list[float]:
     return out
 
 
-class FrocTable:
-    """Detections matched to lesions once per image; `sensitivity` re-weights images (B×N counts).
-
-    Detections scoring below the point where the unweighted curve passes `TAIL` false positives per
-    image are dropped: no resampled curve comes back under 1 FP/image from there (a bootstrap draw
-    would need a few images to hold ~4× the split's false-positive density), and they are most of a
-    conf ≥ 0.001 detector's output."""
-
-    TAIL = 4.0
-
-    def __init__(self, gt_boxes: list[np.ndarray], det_boxes: list[np.ndarray], det_scores: list[np.ndarray]) -> None:
-        self.n_lesions = np.array([len(np.asarray(g).reshape(-1, 4)) for g in gt_boxes], np.float64)
-        self.curve = froc(gt_boxes, det_boxes, det_scores)
-        score, image, tp = [], [], []
-        for i, (best, false) in enumerate(zip(self.curve.lesion_scores, self.curve.false_scores)):
-            found = best[np.isfinite(best)]
-            score += [*found, *false]
-            image += [i] * (len(found) + len(false))
-            tp += [True] * len(found) + [False] * len(false)
-        order = np.argsort(-np.asarray(score), kind="mergesort")
-        score, image, tp = np.asarray(score)[order], np.asarray(image, np.int64)[order], np.asarray(tp, bool)[order]
-        fp_per_image = np.cumsum(~tp) / max(len(gt_boxes), 1)
-        keep = int(np.searchsorted(fp_per_image, self.TAIL, side="right"))
-        self.score, self.image, self.tp = score[:keep], image[:keep], tp[:keep]
-        self.last = np.r_[self.score[1:] != self.score[:-1], True] if keep else np.zeros(0, bool)
-
-    def sensitivity(self, weights: np.ndarray, fp_rate: float, chunk: int = 50) -> np.ndarray:
-        """B sensitivities at `fp_rate` false positives per image, one per image-weight row."""
-        weights = np.atleast_2d(np.asarray(weights, np.float64))
-        out = np.zeros(len(weights))
-        if not len(self.score):
-            return out
-        for start in range(0, len(weights), chunk):
-            w = weights[start:start + chunk]
-            lesions, images = w @ self.n_lesions, w.sum(axis=1)
-            at = w[:, self.image]
-            found = np.cumsum(np.where(self.tp, at, 0.0), axis=1)[:, self.last]
-            false = np.cumsum(np.where(self.tp, 0.0, at), axis=1)[:, self.last]
-            with np.errstate(invalid="ignore", divide="ignore"):
-                sens = np.where(false <= fp_rate * images[:, None] + 1e-9, found / lesions[:, None], 0.0)
-            out[start:start + chunk] = np.nan_to_num(sens.max(axis=1, initial=0.0))
-        return out
-
-
-def bootstrap_counts(n: int, draws: int, seed: int) -> np.ndarray:
-    """draws × n multinomial image counts (numpy seed `seed`): the resamples every lesion figure uses."""
-    return np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=draws).astype(np.float64) if n else np.zeros((0, 0))
-
-
-def froc_summary(gt_boxes: list[np.ndarray], det_boxes: list[np.ndarray], det_scores: list[np.ndarray],
-                 draws: int = 1000, seed: int = 0, table: "FrocTable | None" = None) -> dict[str, float]:
-    """`sensitivity` (1 FP/image) and `sensitivity_fp05` with 95% bootstrap intervals over images."""
-    table = table or FrocTable(gt_boxes, det_boxes, det_scores)
-    n = len(gt_boxes)
-    counts = bootstrap_counts(n, draws, seed)
-    out = {}
-    for name, rate in SENSITIVITY_AT.items():
-        out[name] = table.curve.at(rate)[0]
-        lo, hi = np.percentile(table.sensitivity(counts, rate), [2.5, 97.5]) if n else (np.nan, np.nan)
-        out[f"{name}_lo"], out[f"{name}_hi"] = float(lo), float(hi)
-    return out
-
-
 def lesion_figures(gt_boxes: list[np.ndarray], det_boxes: list[np.ndarray], det_scores: list[np.ndarray],
                    image_ids: list[str], lesions: dict[str, list[dict]] | None, prefix: str = "") -> tuple[dict, list[dict]]:
     """What a detector (or a segmentation read as one) reports lesion by lesion: the summary's
-    FROC sensitivities with intervals (and per bin where `lesions` records size and contrast), and
-    per image the lesions and those found at the split's 1 FP/image threshold; keys `prefix`ed."""
-    table = FrocTable(gt_boxes, det_boxes, det_scores)
-    summary = froc_summary(gt_boxes, det_boxes, det_scores, table=table)
-    curve = table.curve
+    FROC sensitivities (and per bin where `lesions` records size and contrast), and per image the
+    lesions and those found at the split's 1 FP/image threshold; keys `prefix`ed."""
+    curve = froc(gt_boxes, det_boxes, det_scores)
+    summary = {name: curve.at(rate)[0] for name, rate in SENSITIVITY_AT.items()}
     rows = []
     for hits, image_id in zip(curve.hits(curve.at(1.0)[1]), image_ids):
         records = (lesions or {}).get(image_id)

@@ -309,3 +309,20 @@ def test_a_codec_that_coded_nothing_is_named_not_the_anchor(tmp_path):
     record = {r.codec: r for r in bd_rates(read_results(path), "base", "psnr", n_draws=0)}["bad"]
     assert math.isnan(record.bd_rate)
     assert record.status == "codec bad coded no image (unsupported: codec 'bad' does not code 16-bit images)"
+
+
+def test_the_table_bootstraps_map_from_the_stored_detections_not_from_the_summary():
+    """Intervals live in analysis only: a dataset-level figure (mAP) gets its interval by
+    re-weighting the detections the rows store, whatever the summary holds (old runs stored
+    `_lo`/`_hi` there; they are ignored)."""
+    pytest.importorskip("pyarrow")
+    from pathlib import Path
+
+    folder = read_results(Path(__file__).resolve().parents[1] / "results" / "reference" / "colin27-aal")
+    folder.summary = folder.summary[[c for c in folder.summary.columns if not c.endswith(("_lo", "_hi"))] + ["map50_lo"]]
+    folder.summary["map50_lo"] = -1.0  # a stale stored value the table must not show
+    frame = table_frame(folder, ["map50", "miou"], n_draws=100)
+    jpeg2000 = frame[frame.codec == "jpeg2000"]
+    assert len(jpeg2000) >= 5 and (jpeg2000.map50_lo <= jpeg2000.map50).all() and (jpeg2000.map50 <= jpeg2000.map50_hi).all()
+    assert (jpeg2000.map50_lo > 0).all() and (jpeg2000.map50_hi - jpeg2000.map50_lo < 0.3).all()
+    assert frame.miou_lo.isna().all()  # pooled over the split's confusion matrix: nothing stored to re-weight

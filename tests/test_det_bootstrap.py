@@ -8,7 +8,8 @@ import pytest
 
 pytest.importorskip("faster_coco_eval")
 
-from bench.tasks.det.bootstrap import MatchTable, bootstrap_map, map_scores  # noqa: E402
+from bench.analysis.coco import MatchTable, map_scores  # noqa: E402
+from bench.analysis.curves import draws, interval  # noqa: E402
 from bench.tasks.det.metrics import coco_map  # noqa: E402
 
 
@@ -46,10 +47,11 @@ def test_interval_holds_the_estimate_and_narrows_with_more_images():
     for images in (10, 60):
         gt, dt = _detections(7, images)
         point = coco_map(gt, dt, names)
-        ci = bootstrap_map(gt, dt, 12, draws=300)
-        assert ci["map50_lo"] <= point["map50"] <= ci["map50_hi"]
-        assert ci["map50_95_lo"] <= point["map50_95"] <= ci["map50_95_hi"]
-        widths.append(ci["map50_hi"] - ci["map50_lo"])
+        map50, map5095 = map_scores(MatchTable(gt, dt, 12).average_precision(draws(images, 300)))
+        (lo50, hi50), (lo, hi) = interval(map50), interval(map5095)
+        assert lo50 <= point["map50"] <= hi50
+        assert lo <= point["map50_95"] <= hi
+        widths.append(hi50 - lo50)
     assert widths[1] < widths[0]
 
 
@@ -69,7 +71,7 @@ def test_every_draw_reads_the_recall_points_exactly_as_coco_does():
     """Each draw's AP equals COCO's accumulate run on that draw alone (searchsorted of the 101
     recall points into its own recall row). Counts with recall landing exactly on a point (3 of
     10 boxes found: 0.3) are where the old offset-and-search version read one point too many."""
-    from bench.tasks.det.bootstrap import IOU_THRESHOLDS, RECALL_POINTS
+    from bench.analysis.coco import IOU_THRESHOLDS, RECALL_POINTS
 
     gt, dt = _detections(3, images=30)
     table = MatchTable(gt, dt, 12)
@@ -96,7 +98,7 @@ def test_every_draw_reads_the_recall_points_exactly_as_coco_does():
 
 
 def test_matching_all_thresholds_at_once_is_cocos_greedy_scan_including_ties():
-    from bench.tasks.det.bootstrap import IOU_THRESHOLDS, _iou, _match
+    from bench.analysis.coco import IOU_THRESHOLDS, _iou, _match
 
     rng = np.random.default_rng(5)
     for _ in range(30):

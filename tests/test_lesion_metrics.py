@@ -56,7 +56,7 @@ def _random_split(rng, n_images=40):
 
 
 def test_froc_table_with_every_image_drawn_once_is_the_froc_itself():
-    from bench.tasks.lesion_metrics import FrocTable
+    from bench.analysis.froc import FrocTable
 
     gt, det, scores = _random_split(np.random.default_rng(3))
     table, curve = FrocTable(gt, det, scores), froc(gt, det, scores)
@@ -67,7 +67,7 @@ def test_froc_table_with_every_image_drawn_once_is_the_froc_itself():
 
 
 def test_froc_table_reweights_images():
-    from bench.tasks.lesion_metrics import FrocTable
+    from bench.analysis.froc import FrocTable
 
     gt = [np.array([[0, 0, 4, 4]]), np.array([[0, 0, 4, 4]])]
     det = [np.array([[1, 1, 3, 3]]), np.zeros((0, 4))]  # image 0 found, image 1 missed
@@ -75,14 +75,18 @@ def test_froc_table_reweights_images():
     np.testing.assert_allclose(table.sensitivity(np.array([[1, 1], [2, 0], [0, 2]]), 1.0), [0.5, 1.0, 0.0])
 
 
-def test_froc_summary_brackets_its_point_value():
-    from bench.tasks.lesion_metrics import froc_summary
+def test_the_bootstrap_interval_of_sensitivity_brackets_its_point_value():
+    from bench.analysis.curves import draws, interval
+    from bench.analysis.froc import FrocTable
+    from bench.tasks.lesion_metrics import SENSITIVITY_AT, froc
 
     gt, det, scores = _random_split(np.random.default_rng(5), 60)
-    out = froc_summary(gt, det, scores, draws=200)
-    for name in ("sensitivity", "sensitivity_fp05"):
-        assert out[f"{name}_lo"] <= out[name] <= out[f"{name}_hi"] and out[f"{name}_lo"] < out[f"{name}_hi"]
-    assert out["sensitivity_fp05"] <= out["sensitivity"]
+    table, curve = FrocTable(gt, det, scores), froc(gt, det, scores)
+    weights = draws(60, 200)
+    for rate in SENSITIVITY_AT.values():
+        low, high = interval(table.sensitivity(weights, rate))
+        assert low <= curve.at(rate)[0] <= high and low < high
+    assert curve.at(0.5)[0] <= curve.at(1.0)[0]
 
 
 def test_lesions_found_are_counted_per_size_and_contrast_bin():

@@ -79,5 +79,5 @@ def test_editing_the_segmentation_scoring_code_rescores(tmp_path, monkeypatch, s
 def test_detection_scoring_code_is_in_its_version():
     from bench.tasks.det.task import DetectionTask
 
-    assert {"bench.tasks.det.metrics", "bench.tasks.det.bootstrap"} <= set(DetectionTask.scoring_modules)
+    assert {"bench.tasks.det.metrics", "bench.tasks.lesion_metrics"} <= set(DetectionTask.scoring_modules)
     assert "faster-coco-eval" in DetectionTask.scoring_packages

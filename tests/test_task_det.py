@@ -40,8 +40,7 @@ def test_map_perfect_predictions_is_one():
     metric.update(_perfect(samples[:2]), samples[:2])
     metric.update(_perfect(samples[2:]), samples[2:])
     scores = metric.compute()
-    assert scores.summary == {key: pytest.approx(1.0) for key in ("map50", "map50_95", "map50_lo", "map50_hi",
-                                                                  "map50_95_lo", "map50_95_hi")}
+    assert scores.summary == {key: pytest.approx(1.0) for key in ("map50", "map50_95")}
     assert [d["n_det"] for d in scores.per_image] == [2, 1, 0]
     assert math.isnan(scores.extra["ap50_per_class"]["c"])  # no ground truth: left out of the mean
 
@@ -146,17 +145,16 @@ def test_smoke_checkpoint_evaluates_and_loads_safely(phantom_run, monkeypatch):
     for key in ("task", "dataset", "dataset_fingerprint", "config", "seed", "metrics", "packages", "train_seconds",
                 "device", "command", "model_yaml", "class_names", "imgsz"):
         assert key in manifest, key
-    assert set(manifest["metrics"]["test"]) >= {"map50", "map50_95", "map50_lo", "map50_95_hi", "n_boxes"}
+    assert set(manifest["metrics"]["test"]) >= {"map50", "map50_95", "n_boxes"}
     assert ckpt.with_suffix(".csv").is_file() and ckpt.with_suffix(".json").is_file()
     ds = open_phantom("mr8")
     task = DetectionTask(ds, checkpoint=str(ckpt))
     test = ds.split("test")
     scores = task.evaluate([s.image for s in test], test, batch_size=3)
-    sensitivity = {f"{name}{end}" for name in ("sensitivity", "sensitivity_fp05") for end in ("", "_lo", "_hi")}  # one class: lesion-wise too
+    sensitivity = {"sensitivity", "sensitivity_fp05"}  # one class: lesion-wise too
     assert ds.det_classes and len(ds.det_classes) == 1
-    assert set(scores.summary) == {"map50", "map50_95", "map50_lo", "map50_hi", "map50_95_lo", "map50_95_hi"} | sensitivity
+    assert set(scores.summary) == {"map50", "map50_95"} | sensitivity
     assert all(0.0 <= v <= 1.0 for v in scores.summary.values())
-    assert scores.summary["map50_lo"] <= scores.summary["map50_hi"]
     assert len(scores.per_image) == len(test) and all(set(d) == {"n_det", "det_boxes", "gt_boxes", "lesions", "found"} for d in scores.per_image)
     from bench.tasks.det.metrics import parse_boxes  # the rows keep what a bootstrap of mAP needs
 

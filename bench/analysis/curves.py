@@ -3,8 +3,8 @@
 Bootstrap draws are image weights (multinomial counts) shared by every codec and the
 uncompressed reference: the comparison is paired, as every codec coded the same images.
 Per-image metrics (PSNR, Dice, ...) re-weight as means; mAP re-weights through the detections
-each row stores (`det_boxes`, `gt_boxes`), accumulated as COCO does (`tasks/det/bootstrap.py`),
-and lesion sensitivity through the same boxes as a FROC (`tasks/lesion_metrics.py`); dataset-level figures with neither (mIoU) have a point value and no interval."""
+each row stores (`det_boxes`, `gt_boxes`), accumulated as COCO does (`coco.py`),
+and lesion sensitivity through the same boxes as a FROC (`froc.py`); dataset-level figures with neither (mIoU) have a point value and no interval."""
 
 from __future__ import annotations
 
@@ -120,7 +120,7 @@ def _map_resampler(folder: ResultsFolder, codec: str, rows: pd.DataFrame, qualit
                    reference: bool):
     """weights B×N -> B×Q mAP, from the detections stored per row. mAP50 and mAP50-95 come from the
     same matching and the same accumulation, so both curves share them (`folder.memo`)."""
-    from bench.tasks.det.bootstrap import MatchTable, map_scores
+    from bench.analysis.coco import MatchTable, map_scores
 
     key = ("map_tables", codec, tuple(images))
     if key not in folder.memo:
@@ -142,7 +142,7 @@ def _map_resampler(folder: ResultsFolder, codec: str, rows: pd.DataFrame, qualit
 
 def _froc_resampler(rows: pd.DataFrame, qualities: np.ndarray, images: list[str], metric: str, reference: bool):
     """weights B×N -> B×Q lesion sensitivity at the metric's false positives per image."""
-    from bench.tasks.lesion_metrics import FrocTable
+    from bench.analysis.froc import FrocTable
 
     rate, prefix = LESION_METRICS[metric]
     tables = [FrocTable([g for _, g, _ in gt], [d for d, _, _ in dt], [s for _, s, _ in dt])
@@ -223,10 +223,13 @@ def interval(values: list[float] | np.ndarray, level: float = 0.95) -> tuple[flo
 
 
 def mean_interval(values: pd.Series | np.ndarray, weights: np.ndarray) -> tuple[float, float]:
-    """Bootstrap 95% interval of a per-image mean."""
+    """Bootstrap 95% interval of a per-image mean over the finite values (as the summary's mean);
+    a draw holding none of them has no mean and is left out, not counted as 0."""
     v = np.asarray(values, np.float64)
     keep = np.isfinite(v)
     if not keep.any():
         return math.nan, math.nan
     w = weights[:, keep]
-    return interval(w @ v[keep] / np.maximum(w.sum(axis=1), 1))
+    counted = w.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return interval(np.where(counted > 0, w @ v[keep] / counted, np.nan))

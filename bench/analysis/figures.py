@@ -25,7 +25,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from bench.analysis.bdrate import bd_rates
 from bench.analysis.codec_style import FAMILY_ORDER, codec_styles
-from bench.analysis.curves import DRAWS, is_per_image
+from bench.analysis.curves import DRAWS
 from bench.analysis.reader import REFERENCE, ResultsFolder, read_results
 from bench.analysis.table import table_frame
 
@@ -94,14 +94,13 @@ def _finite(value) -> bool:
     return value is not None and not pd.isna(value) and math.isfinite(float(value))
 
 
-def band_source(folder: ResultsFolder, metric: str, n_draws: int) -> str:
-    """Where a curve's band comes from, for its title (as `table_frame` decides it)."""
-    lo = f"{metric}_lo"
-    if lo in folder.summary.columns and folder.summary[lo].notna().any():
-        return "95% CI band from the run"
-    if is_per_image(folder, metric) and n_draws:
+def band_source(folder: ResultsFolder, frame: pd.DataFrame, metric: str, n_draws: int) -> str:
+    """Where a curve's band comes from, for its title: the table's intervals, when it has any."""
+    if not n_draws:
+        return "no bands (0 draws)"
+    if frame[f"{metric}_lo"].notna().any():
         return f"95% bootstrap band over {int(folder.summary.n_images.max())} images"
-    return "no interval" if n_draws else "no bands (0 draws)"
+    return "no interval"
 
 
 def highlighted(codecs, anchor: str | None) -> set[str]:
@@ -279,7 +278,7 @@ def write_figures(folder: ResultsFolder | Path | str, out_dir: Path | str, ancho
     with style():
         for metric in curves:
             columns = ["codec", "quality", "bpp", metric, f"{metric}_lo", f"{metric}_hi"]
-            title = f"{name}: rate–{label(metric)}, {band_source(folder, metric, n_draws)}"
+            title = f"{name}: rate–{label(metric)}, {band_source(folder, frame, metric, n_draws)}"
             paths += save(plot_curves(frame, metric, colors, title, anchor or default_anchor(folder)), out_dir, f"rate_{metric}",
                           frame[columns], formats)
             if column:

@@ -1,7 +1,8 @@
 """Per codec × rate point table of bpp and chosen metrics with 95% bootstrap intervals over
-images, as Markdown, CSV or LaTeX. Intervals a task computed itself (the summary's `_lo`/`_hi`
-columns, e.g. mAP from re-weighted detections) are used as they are; per-image metrics are
-bootstrapped here; dataset-level figures without either have none."""
+images, as Markdown, CSV or LaTeX. Every interval is computed here, from the results rows: a
+per-image metric's mean is re-weighted directly, a dataset-level one (mAP, lesion sensitivity,
+d′) through the detections or observer statistics the rows store (`curves.py`); one with
+neither (mIoU) has none. Tasks report point figures only."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from bench.analysis.curves import draws, is_per_image, mean_interval
+from bench.analysis.curves import common_images, curve, draws, interval, is_per_image, mean_interval
 from bench.analysis.reader import ResultsFolder
 from bench.errors import BenchError
 
@@ -32,6 +33,7 @@ def table_frame(folder: ResultsFolder, metrics: list[str], n_draws: int = 1000, 
 def _table(folder: ResultsFolder, metrics: list[str], n_draws: int, seed: int) -> pd.DataFrame:
     rows = []
     ok = folder.results[folder.results.status == "ok"]
+    pooled = {m: _pooled_intervals(folder, m, n_draws, seed) for m in metrics if n_draws and not is_per_image(folder, m)}
     for _, s in folder.summary.iterrows():
         quality = s["quality"]
         group = ok[(ok.codec == s["codec"]) & ((ok.quality == quality) | (pd.isna(quality) & ok.quality.isna()))]
@@ -39,14 +41,32 @@ def _table(folder: ResultsFolder, metrics: list[str], n_draws: int, seed: int) -
         row = {"codec": s["codec"], "quality": quality, "n_images": int(s["n_images"])}
         for m in ["bpp", *metrics]:
             row[m] = s[m]
-            if f"{m}_lo" in s.index and pd.notna(s.get(f"{m}_lo")):
-                row[f"{m}_lo"], row[f"{m}_hi"] = s[f"{m}_lo"], s[f"{m}_hi"]
-            elif weights is not None and is_per_image(folder, m):
+            if weights is not None and is_per_image(folder, m):
                 row[f"{m}_lo"], row[f"{m}_hi"] = mean_interval(group[m], weights)
             else:
-                row[f"{m}_lo"] = row[f"{m}_hi"] = math.nan
+                row[f"{m}_lo"], row[f"{m}_hi"] = pooled.get(m, {}).get((s["codec"], _key(quality)), (math.nan, math.nan))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _key(quality) -> float | None:
+    return None if pd.isna(quality) else float(quality)
+
+
+def _pooled_intervals(folder: ResultsFolder, metric: str, n_draws: int, seed: int) -> dict:
+    """(codec, quality) -> 95% interval of a dataset-level metric, re-weighting each codec's
+    images (those it coded at every rate point) through what its rows store; none where they
+    store nothing to re-weight."""
+    out = {}
+    for codec in dict.fromkeys(folder.summary.codec):
+        images = common_images(folder, [codec])
+        c = curve(folder, codec, metric, images)
+        if not images or c.resample_metric is None:
+            continue
+        resampled = c.resample_metric(draws(len(images), n_draws, seed))  # B×Q, in quality order
+        for q, column in zip(c.qualities, resampled.T):
+            out[(codec, _key(q))] = interval(column)
+    return out
 
 
 def _cell(value: float, low: float, high: float, decimals: int) -> str:

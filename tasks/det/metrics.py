@@ -5,13 +5,13 @@ Predictions and ground truth are accumulated image by image (`update`) and score
 Per image we report how many boxes score ≥ 0.25 (`n_det`): mAP is a ranking over the
 split and means nothing for one image. The image's detections and ground-truth boxes are kept
 in the row too (`det_boxes`, `gt_boxes`: JSON, see `boxes_json`), so that analysis of a results
-folder alone can re-weight images for the bootstrap of any statistic built on mAP (BD-rate). Its uncertainty over images is a bootstrap interval
-(`map50_lo`/`_hi`, `map50_95_lo`/`_hi`: 95% percentile, images resampled with replacement,
-`bootstrap.DRAWS` draws, numpy seed 0), re-accumulated by `tasks/det/bootstrap.py`.
+folder alone can re-weight images for the bootstrap of any statistic built on mAP: intervals
+are analysis's job (`bench/analysis/coco.py` re-accumulates mAP for resampled images), so the
+summary holds point figures only.
 
 A one-class detector (lesions, nodules, polyps) is also read lesion by lesion, as a reader study
-would: FROC `sensitivity` at 1 false positive per image and `sensitivity_fp05` at 0.5, with
-intervals (`tasks/lesion_metrics.py`). Per image, `lesions` and `found` (at the split's 1 FP/image
+would: FROC `sensitivity` at 1 false positive per image and `sensitivity_fp05` at 0.5
+(`tasks/lesion_metrics.py`). Per image, `lesions` and `found` (at the split's 1 FP/image
 threshold); where the dataset records each lesion's size and contrast (`extra["lesions"]`), also
 per bin (`lesions_small`, `found_small`, ...) and the summary's `sensitivity_<bin>`.
 """
@@ -138,21 +138,18 @@ class DetectionMetric(Metric):
             self._dt.append((np.asarray(pred["boxes"]), np.asarray(pred["scores"]), np.asarray(pred["labels"])))
 
     def compute(self) -> TaskScores:
-        from bench.tasks.det.bootstrap import bootstrap_map
-
         scores = coco_map(self._gt, self._dt, self.class_names)
         per_image = [{"n_det": float((np.asarray(s) >= N_DET_CONF).sum()), "det_boxes": boxes_json(*top_per_class(b, k, s)),
                       "gt_boxes": boxes_json(g_boxes, g_labels)}
                      for (b, s, k), (_, g_boxes, g_labels) in zip(self._dt, self._gt)]
-        summary = {"map50": scores["map50"], "map50_95": scores["map50_95"],
-                   **bootstrap_map(self._gt, self._dt, len(self.class_names))}
+        summary = {"map50": scores["map50"], "map50_95": scores["map50_95"]}
         if len(self.class_names) == 1:
             self._lesion_figures(per_image, summary)
         return TaskScores(per_image=per_image, summary=summary,
                           extra={"ap50_per_class": scores["ap50_per_class"], "ap50_95_per_class": scores["ap50_95_per_class"]})
 
     def _lesion_figures(self, per_image: list[dict], summary: dict) -> None:
-        """FROC sensitivities (with intervals) and, per image, the lesions found at 1 FP/image."""
+        """FROC sensitivities and, per image, the lesions found at 1 FP/image."""
         from bench.tasks.lesion_metrics import lesion_figures
 
         figures, rows = lesion_figures([g for _, g, _ in self._gt], [d for d, _, _ in self._dt], [s for _, s, _ in self._dt],

@@ -20,11 +20,9 @@ def _has_boxes(dataset: Dataset) -> bool:
 
 class DetectionTask(Task):
     name: ClassVar[str] = "det"
-    summary_columns: ClassVar[tuple[str, ...]] = ("map50", "map50_lo", "map50_hi", "map50_95", "map50_95_lo", "map50_95_hi",
-                                                  "sensitivity", "sensitivity_lo", "sensitivity_hi",
-                                                  "sensitivity_fp05", "sensitivity_fp05_lo", "sensitivity_fp05_hi")
+    summary_columns: ClassVar[tuple[str, ...]] = ("map50", "map50_95", "sensitivity", "sensitivity_fp05")
     headline_columns: ClassVar[tuple[str, ...]] = ("map50", "map50_95", "sensitivity")  # sensitivity: one-class detectors
-    scoring_modules: ClassVar[tuple[str, ...]] = ("bench.tasks.det.metrics", "bench.tasks.det.bootstrap", "bench.tasks.det.model",
+    scoring_modules: ClassVar[tuple[str, ...]] = ("bench.tasks.det.metrics", "bench.tasks.det.model",
                                                     "bench.tasks.batches", "bench.tasks.lesion_metrics")
     scoring_packages: ClassVar[tuple[str, ...]] = ("torch", "ultralytics", "faster-coco-eval", "numpy")
 

@@ -35,9 +35,8 @@ N_CHANNELS = 6
 WIDTH_PER_MM = 1.0  # LG width a = lesion diameter (1 mm pixels)
 ROI_RADII = 1.6  # ROI half-side in channel widths: exp(−π·1.6²) < 1e-3 at its edge
 CLEARANCE_PX = 2.0  # a signal-absent ROI keeps this far from any other lesion's rim
-DRAWS = 1000
 CONFIG = {"channels": "laguerre-gauss", "n_channels": N_CHANNELS, "width_per_mm": WIDTH_PER_MM, "roi_radii": ROI_RADII,
-          "clearance_px": CLEARANCE_PX, "roi_mean": "removed", "folds": "slice parity", "draws": DRAWS}
+          "clearance_px": CLEARANCE_PX, "roi_mean": "removed", "folds": "slice parity"}
 
 
 def slice_of(image_id: str) -> str:
@@ -102,7 +101,7 @@ class ObserverMetric(Metric):
         found, skipped = pairs(self._images, self._samples, self.lesions)
         n = len(self._samples)
         per_image = [{"observer_pairs": 0.0, "observer_t": "[]"} for _ in range(n)]
-        nan = {k: math.nan for k in ("dprime", "dprime_lo", "dprime_hi", "auc", "auc_lo", "auc_hi")}
+        nan = {"dprime": math.nan, "auc": math.nan}
         if len(found) < 4:
             return TaskScores(per_image, {**nan, "observer_pairs": float(len(found)), "observer_skipped": float(skipped)})
         image = np.array([f[0] for f in found])
@@ -113,20 +112,14 @@ class ObserverMetric(Metric):
             mine = image == i
             per_image[i] = {"observer_pairs": float(mine.sum()),
                             "observer_t": json.dumps(np.round(np.stack([t_sp[mine], t_sa[mine]], 1), 4).tolist(), separators=(",", ":"))}
-        from bench.tasks.lesion_metrics import bootstrap_counts
-
-        counts = bootstrap_counts(n, DRAWS, 0)[:, image]
         summary = {"dprime": float(dprime(t_sp, t_sa)[0]), "auc": float(auc(t_sp, t_sa)[0]),
                    "observer_pairs": float(len(found)), "observer_skipped": float(skipped)}
-        for name, fn in (("dprime", dprime), ("auc", auc)):
-            lo, hi = np.nanpercentile(fn(t_sp, t_sa, counts), [2.5, 97.5])
-            summary[f"{name}_lo"], summary[f"{name}_hi"] = float(lo), float(hi)
         return TaskScores(per_image, summary, {"observer": CONFIG})
 
 
 class ObserverTask(Task):
     name: ClassVar[str] = "observer"
-    summary_columns: ClassVar[tuple[str, ...]] = ("dprime", "dprime_lo", "dprime_hi", "auc", "auc_lo", "auc_hi",
+    summary_columns: ClassVar[tuple[str, ...]] = ("dprime", "auc",
                                                   "observer_pairs", "observer_skipped")
     headline_columns: ClassVar[tuple[str, ...]] = ("dprime", "auc")
     scoring_modules: ClassVar[tuple[str, ...]] = ("bench.tasks.observer.channels", "bench.tasks.observer.cho", "bench.tasks.lesion_metrics")

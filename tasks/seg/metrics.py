@@ -1,4 +1,5 @@
-"""Segmentation figures: per-image Dice / IoU (/ HD95), dataset means with bootstrap intervals.
+"""Segmentation figures: per-image Dice / IoU (/ HD95) and their dataset means (point figures:
+intervals are analysis's job, bootstrapped over these per-image values by `bench.analysis`).
 
 Definitions (class 0 is background, the others are foreground):
 - Per image and class c: Dice = 2·TP / (2·TP + FP + FN), IoU = TP / (TP + FP + FN). A class absent
@@ -9,12 +10,11 @@ Definitions (class 0 is background, the others are foreground):
   reported beside the headline `dice`. Only foreground classes present in the GROUND TRUTH count,
   so a class predicted on an image without it is skipped instead of scoring 0. Per image: the mean
   over those classes (NaN with no foreground); summary: the mean over images that have one, as
-  MONAI's `aggregate()` reduces (classes first, then images), with `_lo`/`_hi` like `dice`.
+  MONAI's `aggregate()` reduces (classes first, then images).
 - Per image `hd95` (only when MONAI is installed: `monai.metrics.compute_hausdorff_distance`, 95th
   percentile, in pixels): mean over foreground classes present in BOTH ground truth and prediction
   (a distance is undefined otherwise, so a missed class shows in Dice, not here); NaN if none.
-- Summary `dice`, `iou`, `hd95`: mean over images, with `_lo`/`_hi` the 95% percentile bootstrap
-  interval of that mean (images resampled with replacement, 1000 draws, numpy seed 0).
+- Summary `dice`, `iou`, `hd95`: mean over images (finite values).
 - Summary `dice_<class>` / `iou_<class>`: mean over the images on which the class is defined.
 - Summary `miou`: the mean over ALL classes, background included, of the IoU computed on the whole
   split's summed confusion matrix (as in the polyp papers, where mIoU averages background and polyp
@@ -23,12 +23,12 @@ Definitions (class 0 is background, the others are foreground):
 - Per image `lesion_dice` (one foreground class only: lesions, polyps, nodules): the mean over the
   image's ground-truth lesions (connected components) of each lesion's Dice against the predicted
   components touching it, a missed lesion scoring 0 (`tasks/lesion_metrics.lesion_dice`); NaN
-  without a lesion. Summary: the mean over images with a lesion, with `_lo`/`_hi` as `dice`. A big
+  without a lesion. Summary: the mean over images with a lesion. A big
   lesion cannot hide a missed small one here, as it does in the pixel-pooled `dice`.
 - `seg_sensitivity` / `seg_sensitivity_fp05` (one foreground class, predictions with their
   probability): the segmentation read as a detector, each predicted component a candidate
   scored by its highest probability, through the same FROC as the detector's `sensitivity`
-  (`tasks/lesion_metrics.py`), with intervals; per image its candidates and lesions
+  (`tasks/lesion_metrics.py`); per image its candidates and lesions
   (`seg_det_boxes`, `seg_gt_boxes`, JSON) so analysis can re-weight images.
 """
 
@@ -45,8 +45,6 @@ from bench.datasets.base import Sample
 from bench.errors import BenchError
 from bench.tasks.base import Metric, TaskScores
 
-BOOTSTRAP_DRAWS = 1000
-BOOTSTRAP_SEED = 0
 
 
 @lru_cache(maxsize=1)
@@ -83,18 +81,6 @@ def _nanmean(values: np.ndarray, empty: float = math.nan) -> float:
     values = np.asarray(values, np.float64)
     values = values[np.isfinite(values)]
     return float(values.mean()) if values.size else empty
-
-
-def bootstrap_mean(values: Sequence[float], draws: int = BOOTSTRAP_DRAWS, seed: int = BOOTSTRAP_SEED) -> tuple[float, float, float]:
-    """(mean, lo, hi): the mean of the finite values and its 95% percentile bootstrap interval."""
-    values = np.asarray(values, np.float64)
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        return math.nan, math.nan, math.nan
-    rng = np.random.default_rng(seed)
-    means = values[rng.integers(0, values.size, size=(draws, values.size))].mean(axis=1)
-    lo, hi = np.percentile(means, [2.5, 97.5])
-    return float(values.mean()), float(lo), float(hi)
 
 
 def hd95_per_class(gt: np.ndarray, pred: np.ndarray, num_classes: int) -> np.ndarray:
@@ -179,8 +165,7 @@ class SegMetric(Metric):
         summary: dict[str, float] = {}
         metrics = ["dice", "iou", "dice_monai"] + (["hd95"] if self.use_hd95 else []) + (["lesion_dice"] if self.lesion_dice else [])
         for name in metrics:
-            mean, lo, hi = bootstrap_mean([r[name] for r in per_image])
-            summary.update({name: mean, f"{name}_lo": lo, f"{name}_hi": hi})
+            summary[name] = _nanmean([r[name] for r in per_image])
         total = sum(self.matrices) if self.matrices else np.zeros((self.num_classes, self.num_classes), np.int64)
         _, split_iou = class_scores(total)
         summary["miou"] = _nanmean(split_iou)

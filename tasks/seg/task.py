@@ -23,11 +23,8 @@ from bench.tasks.seg.metrics import SegMetric
 
 class SegmentationTask(Task):
     name: ClassVar[str] = "seg"
-    summary_columns: ClassVar[tuple[str, ...]] = ("dice", "dice_lo", "dice_hi", "iou", "iou_lo", "iou_hi",
-                                                  "miou", "fg_miou", "dice_monai", "dice_monai_lo", "dice_monai_hi",
-                                                  "hd95", "hd95_lo", "hd95_hi", "lesion_dice", "lesion_dice_lo", "lesion_dice_hi",
-                                                  "seg_sensitivity", "seg_sensitivity_lo", "seg_sensitivity_hi",
-                                                  "seg_sensitivity_fp05", "seg_sensitivity_fp05_lo", "seg_sensitivity_fp05_hi")
+    summary_columns: ClassVar[tuple[str, ...]] = ("dice", "iou", "miou", "fg_miou", "dice_monai", "hd95", "lesion_dice",
+                                                  "seg_sensitivity", "seg_sensitivity_fp05")
     headline_columns: ClassVar[tuple[str, ...]] = ("dice", "miou", "hd95", "lesion_dice", "seg_sensitivity")  # lesion_*: one foreground class
     lower_is_better: ClassVar[tuple[str, ...]] = ("hd95",)
     scoring_modules: ClassVar[tuple[str, ...]] = ("bench.tasks.seg.metrics", "bench.tasks.seg.model", "bench.tasks.seg.predict",

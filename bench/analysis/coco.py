@@ -1,4 +1,5 @@
-"""Bootstrap intervals of COCO mAP50 and mAP50-95 over images.
+"""COCO mAP50 and mAP50-95 re-accumulated for re-weighted images: how analysis bootstraps mAP
+(table intervals, BD-rate intervals) from the detections a results folder stores per row.
 
 Why not re-run faster-coco-eval on each resampled split: one evaluation of a 24-image split
 takes ~0.2 s, so 1000 draws for every codec × quality group would add minutes per group. The
@@ -7,12 +8,11 @@ exactly as COCO does it (area 'all', at most 100 detections per image and class,
 matching in score order to the unmatched box of highest IoU ≥ the threshold); every draw
 then only re-weights images and re-accumulates precision/recall (101 recall points, the
 precision envelope). `tests/test_det_bootstrap.py` checks that with every image drawn
-once this equals faster-coco-eval's mAP50 and mAP50-95.
+once this equals faster-coco-eval's mAP50 and mAP50-95, and every draw COCO's own accumulation.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import numpy as np
@@ -20,7 +20,6 @@ import numpy as np
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
 RECALL_POINTS = np.linspace(0.0, 1.0, 101)
 MAX_DETS = 100
-DRAWS = 500  # fewer than seg's 1000: ~3 s per codec × quality group on a 2-core CPU
 
 
 def _iou(dt: np.ndarray, gt: np.ndarray) -> np.ndarray:
@@ -157,22 +156,3 @@ def map_scores(ap: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             return np.nanmean(ap[:, :, 0], axis=1), np.nanmean(np.nanmean(ap, axis=2), axis=1)
-
-
-def bootstrap_map(gt: Sequence, dt: Sequence, num_classes: int, draws: int = DRAWS, seed: int = 0) -> dict[str, float]:
-    """95% percentile intervals of mAP50 and mAP50-95 over images resampled with replacement."""
-    n = len(gt)
-    if n == 0:
-        return {k: math.nan for k in ("map50_lo", "map50_hi", "map50_95_lo", "map50_95_hi")}
-    table = MatchTable(gt, dt, num_classes)
-    rng = np.random.default_rng(seed)
-    counts = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(draws)])
-    m50, m5095 = [], []
-    for chunk in np.array_split(counts, max(1, draws // 100)):
-        a, b = map_scores(table.average_precision(chunk))
-        m50.append(a)
-        m5095.append(b)
-    m50, m5095 = np.concatenate(m50), np.concatenate(m5095)
-    lo50, hi50 = np.nanpercentile(m50, [2.5, 97.5])
-    lo, hi = np.nanpercentile(m5095, [2.5, 97.5])
-    return {"map50_lo": float(lo50), "map50_hi": float(hi50), "map50_95_lo": float(lo), "map50_95_hi": float(hi)}
