@@ -89,6 +89,33 @@ def test_without_a_stage_one_file_stage_one_is_the_anchor_checkpoint_it_was_copi
     assert MVMICNet.find_weights("elsewhere", {"stage": 2, "task": "seg"}) is None  # stage 2 never falls back to the anchor
 
 
+def test_stage_two_with_two_jobs_trains_the_points_side_by_side_and_merges_them(trained, tmp_path):
+    """`-j 2`: the rate points are independent fine-tunes from stage 1, so they train in two
+    one-thread processes and are merged lowest λ first, their logs with them; the parts go."""
+    import shutil
+
+    from bench.codecs.learned.mvmicnet import MVMICNet
+    from bench.train.mvmicnet import train_mvmicnet
+
+    data, out, _ = trained
+    for suffix in (".safetensors", ".json"):
+        shutil.copyfile(out / f"mvmicnet-stage1-{data.name}{suffix}", tmp_path / f"mvmicnet-stage1-{data.name}{suffix}")
+    opts = {k: v for k, v in TINY.items() if not k.startswith("stage1")}
+    manifest = train_mvmicnet(data, ["seg"], tmp_path, opts, stages=(2,), show_progress=False, jobs=2)
+    assert [p["lambda"] for p in manifest["rate_points"]] == [0.005, 0.02]
+    assert manifest["parallel"]["jobs"] == 2 and [p["points"] for p in manifest["parallel"]["parts"]] == [[0], [1]]
+    with (tmp_path / f"mvmicnet-seg-{data.name}.csv").open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 6 and {r["part"] for r in rows} == {"0", "1"}
+    assert not list(tmp_path.glob(".*.parts"))
+    codec = MVMICNet(weights=str(tmp_path / f"mvmicnet-seg-{data.name}.safetensors"))
+    codec.for_dataset(data.name, data.fingerprint)
+    image = data.split("test")[0].image
+    for quality in (0, 1):
+        stream = codec.encode(image, quality)
+        assert codec.decode(stream).shape == image.shape and len(stream) > 18
+
+
 def test_a_control_run_without_the_task_term_on_chosen_rate_points(trained, tmp_path):
     """`task_weight=0` is the ablation of stage 2 (same steps, R + λD only); `points` picks rate points."""
     import shutil

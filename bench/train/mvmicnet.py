@@ -276,9 +276,11 @@ def stage2_recipe_for(dataset, task_names: list[str], overrides: dict[str, Any],
 
 def train_mvmicnet(dataset, task_names: list[str], out_dir: Path, overrides: dict[str, Any] | None = None, seed: int = 0,
                    device: str = "cpu", resume: bool = False, show_progress: bool = True, stages: tuple[int, ...] = (1, 2),
-                   init: Path | None = None) -> dict:
+                   init: Path | None = None, jobs: int = 1, stage1_path: Path | None = None) -> dict:
     """Both stages for `task_names` (one task, or several for the joint variant); returns the stage-2 manifest.
-    `init`: a stage-2 checkpoint to continue (each point from its λ's weights there)."""
+    `init`: a stage-2 checkpoint to continue (each point from its λ's weights there). `jobs` > 1:
+    stage 2's rate points side by side in one-thread processes (`parallel.train_stage2_parallel`).
+    `stage1_path`: stage 2 from this stage-1 checkpoint (how those processes are told)."""
     from bench.checkpoints import load_checkpoint, save_checkpoint
     from bench.codecs.learned.mvmicnet import TASK_VARIANTS, find_stage1, variant_stem
     from bench.manifest import package_versions
@@ -293,7 +295,7 @@ def train_mvmicnet(dataset, task_names: list[str], out_dir: Path, overrides: dic
     if variant not in TASK_VARIANTS:
         raise BenchError(f"--task {','.join(task_names)}: MVMICNet trains for one of {', '.join(TASK_VARIANTS)} (comma-separated)")
     out_dir = Path(out_dir)
-    stage1_path = out_dir / f"{variant_stem(1, '')}-{dataset.name}.safetensors"
+    stage1_path = stage1_path or out_dir / f"{variant_stem(1, '')}-{dataset.name}.safetensors"
     if 1 in stages:
         stage1_path = stage1(dataset, out_dir, overrides, seed, device, resume, show_progress)
     elif not stage1_path.is_file():
@@ -303,10 +305,16 @@ def train_mvmicnet(dataset, task_names: list[str], out_dir: Path, overrides: dic
         stage1_path = found
     if 2 not in stages:
         return load_checkpoint(stage1_path)[1]
-    opts = stage2_options({k: v for k, v in overrides.items() if not k.startswith("stage1.")})
-    recipe = _stage2_setup(dataset, task_names, opts, stage1_path, device)
+    stage2_overrides = {k: v for k, v in overrides.items() if not k.startswith("stage1.")}
+    opts = stage2_options(stage2_overrides)
     control = float(opts["task_weight"]) == 0  # the same-budget control: saved beside the variant, `mvmicnet:control=1`
     out = out_dir / f"{variant_stem(2, variant, control)}-{dataset.name}.safetensors"
+    if jobs > 1:
+        from bench.train.parallel import train_stage2_parallel
+
+        return train_stage2_parallel(dataset, task_names, out, stage2_overrides, stage1_path, seed=seed, device=device, resume=resume,
+                                     show_progress=show_progress, init=init, jobs=jobs)
+    recipe = _stage2_setup(dataset, task_names, opts, stage1_path, device)
     records, facts = Trainer(recipe, out, seed=seed, device=device, resume=resume, init=init, fingerprint=dataset.fingerprint,
                              show_progress=show_progress).run()
     manifest1 = recipe.manifest1
@@ -332,7 +340,7 @@ def train(codec_cls, request):
     target = request.out or request.default_out.parent
     manifest = train_mvmicnet(request.dataset, request.tasks or ["seg"], target, request.settings, seed=request.seed,
                               device=request.device, resume=request.resume, show_progress=request.show_progress,
-                              stages=(request.stage,) if request.stage else (1, 2), init=request.init)
+                              stages=(request.stage,) if request.stage else (1, 2), init=request.init, jobs=request.jobs)
     return manifest, target
 
 

@@ -1,4 +1,5 @@
-"""`bench train-codec NAME -j N`: rate points trained side by side, one thread each, then merged.
+"""`bench train-codec NAME -j N`: rate points trained side by side, one thread each, then merged
+(the anchors here; MVMICNet's stage 2 the same way, `train_stage2_parallel`).
 
 Why: on a small CPU, two one-thread processes train more steps per hour than one process on two
 threads (`results/benchmarks/`), and after the first point a λ ladder's points are independent
@@ -39,6 +40,15 @@ def _part(parent: int, arch: str, dataset, out: Path, overrides: dict, seed: int
     train_codec(arch, dataset, out, overrides, seed=seed, device=device, resume=resume, show_progress=False, init=init)
 
 
+def _stage2_part(parent: int, dataset, task_names: list[str], folder: Path, overrides: dict, stage1_path: Path, seed: int, device: str,
+                 resume: bool, init: Path | None) -> None:
+    _watch_parent(parent)
+    from bench.train.mvmicnet import train_mvmicnet
+
+    train_mvmicnet(dataset, task_names, folder, overrides, seed=seed, device=device, resume=resume, show_progress=False, stages=(2,),
+                   init=init, stage1_path=stage1_path)
+
+
 def _part_path(out: Path, k: int) -> Path:
     return out.with_name(f"{out.stem}.part{k}{out.suffix}")
 
@@ -54,11 +64,14 @@ def _status(parts: list[Path]) -> str:
     return "; ".join(bits)
 
 
-def _run_parts(jobs: list[tuple], show_progress: bool) -> None:
+def _run_parts(jobs: list[tuple], show_progress: bool, target=_part, outputs: list[Path] | None = None) -> None:
+    """Run `target(parent_pid, *job)` for every job in its own spawned process; `outputs`: each
+    job's checkpoint path (default job[2]), whose logs the status lines read."""
     import multiprocessing as mp
 
+    outputs = outputs or [job[2] for job in jobs]
     ctx = mp.get_context("spawn")  # a fresh interpreter: no OpenMP pool inherited from a parent that trained
-    procs = [ctx.Process(target=_part, args=(os.getpid(), *job)) for job in jobs]
+    procs = [ctx.Process(target=target, args=(os.getpid(), *job)) for job in jobs]
     for p in procs:
         p.start()
     last = time.perf_counter()
@@ -66,14 +79,14 @@ def _run_parts(jobs: list[tuple], show_progress: bool) -> None:
         while any(p.is_alive() for p in procs):
             time.sleep(2.0)
             if show_progress and time.perf_counter() - last > 60:
-                print(_status([job[2] for job in jobs]), flush=True)
+                print(_status(outputs), flush=True)
                 last = time.perf_counter()
     finally:
         for p in procs:
             if p.is_alive():
                 p.terminate()
             p.join()
-    failed = [(job[2].name, p.exitcode) for job, p in zip(jobs, procs) if p.exitcode != 0]
+    failed = [(path.name, p.exitcode) for path, p in zip(outputs, procs) if p.exitcode != 0]
     if failed:
         raise BenchError("train-codec -j: " + ", ".join(f"{name} exited with code {code}" for name, code in failed)
                          + "; rerun with --resume to continue the parts")
@@ -93,10 +106,26 @@ def _merge_logs(out: Path, parts: list[Path]) -> None:
         writer.writerows(rows)
 
 
+def _merged_points(parts: list[Path], fingerprint: str) -> tuple[list[tuple[dict, dict]], list[dict], dict]:
+    """The parts' rate points, lowest λ first: ((point, its weights) records, the part manifests,
+    the merged `p{i}.` state dict)."""
+    from bench.checkpoints import load_checkpoint
+
+    records, manifests = [], []
+    for path in parts:
+        state, manifest = load_checkpoint(path, fingerprint)
+        manifests.append(manifest)
+        for j, point in enumerate(manifest["rate_points"]):
+            prefix = f"p{j}."
+            records.append((point, {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}))
+    records.sort(key=lambda r: float(r[0]["lambda"]))
+    return records, manifests, {f"p{i}.{k}": v for i, (_, w) in enumerate(records) for k, v in w.items()}
+
+
 def train_codec_parallel(arch: str, dataset, out: Path, overrides: dict[str, Any], seed: int = 0, device: str = "cpu",
                          resume: bool = False, show_progress: bool = True, label: dict | None = None, init: Path | None = None,
                          jobs: int = 2) -> dict:
-    from bench.checkpoints import load_checkpoint, save_checkpoint
+    from bench.checkpoints import save_checkpoint
     from bench.train.codec import options_for, train_codec
 
     opts = options_for(overrides)
@@ -124,15 +153,7 @@ def train_codec_parallel(arch: str, dataset, out: Path, overrides: dict[str, Any
         work.append((arch, dataset, path, part_opts, seed, device, resume, init))
     if work:
         _run_parts(work, show_progress)
-    records, manifests = [], []
-    for path in parts:
-        state, manifest = load_checkpoint(path, dataset.fingerprint)
-        manifests.append(manifest)
-        for j, point in enumerate(manifest["rate_points"]):
-            prefix = f"p{j}."
-            records.append((point, {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}))
-    records.sort(key=lambda r: r[0]["lambda"])
-    weights = {f"p{i}.{k}": v for i, (_, w) in enumerate(records) for k, v in w.items()}
+    records, manifests, weights = _merged_points(parts, dataset.fingerprint)
     last = manifests[-1]
     manifest = {**last, "rate_points": [p for p, _ in records], "config": {**opts, "threads": 1},
                 "train_seconds": round(time.perf_counter() - started, 1),
@@ -150,4 +171,49 @@ def train_codec_parallel(arch: str, dataset, out: Path, overrides: dict[str, Any
     for path in parts:  # merged: the parts go
         for p in (path, path.with_suffix(".json"), path.with_suffix(".csv"), path.with_name(f"{path.stem}.resume.pt")):
             p.unlink(missing_ok=True)
+    return manifest
+
+
+def train_stage2_parallel(dataset, task_names: list[str], out: Path, overrides: dict[str, Any], stage1_path: Path, seed: int = 0,
+                          device: str = "cpu", resume: bool = False, show_progress: bool = True, init: Path | None = None,
+                          jobs: int = 2) -> dict:
+    """MVMICNet stage 2 with its rate points shared out over `jobs` one-thread processes: every
+    point is an independent fine-tune from its stage-1 weights, so the parts are the same runs
+    as one process would make, side by side. Each part trains in its own folder beside `out`
+    (`--resume` continues them; a finished part is kept) and the parts are merged, lowest λ first."""
+    import shutil
+    import sys
+
+    from bench.checkpoints import load_checkpoint, save_checkpoint
+    from bench.train.mvmicnet import stage2_options, train_mvmicnet
+
+    opts = stage2_options(overrides)
+    n_points = len(load_checkpoint(stage1_path, dataset.fingerprint)[1]["rate_points"])
+    chosen = list(range(n_points)) if opts["points"] is None else [int(i) for i in opts["points"]]
+    groups = [chosen[k::jobs] for k in range(jobs) if chosen[k::jobs]]
+    if len(groups) < 2:
+        return train_mvmicnet(dataset, task_names, out.parent, overrides, seed=seed, device=device, resume=resume,
+                              show_progress=show_progress, stages=(2,), init=init, stage1_path=stage1_path)
+    started = time.perf_counter()
+    parts_dir = out.with_name(f".{out.stem}.parts")
+    folders = [parts_dir / f"part{k}" for k in range(len(groups))]
+    files = [folder / out.name for folder in folders]
+    work, outputs = [], []
+    for group, folder, path in zip(groups, folders, files):
+        if resume and path.is_file():
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
+        work.append((dataset, task_names, folder, {**overrides, "points": group, "threads": 1}, stage1_path, seed, device, resume, init))
+        outputs.append(path)
+    if work:
+        _run_parts(work, show_progress, target=_stage2_part, outputs=outputs)
+    records, manifests, weights = _merged_points(files, dataset.fingerprint)
+    manifest = {**manifests[-1], "rate_points": [p for p, _ in records], "config": {**opts, "threads": 1},
+                "train_seconds": round(time.perf_counter() - started, 1), "command": sys.argv, "log": out.with_suffix(".csv").name,
+                "parallel": {"jobs": jobs, "parts": [{"points": g, "train_seconds": m["train_seconds"], "stopped_by_budget": m.get("stopped_by_budget")}
+                                                     for g, m in zip(groups, manifests)]},
+                "stopped_by_budget": any(m.get("stopped_by_budget") for m in manifests)}
+    _merge_logs(out, files)
+    save_checkpoint(out, weights, manifest)
+    shutil.rmtree(parts_dir)
     return manifest
