@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
@@ -14,7 +13,9 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.cli_analysis import register as register_analysis
-from bench.api import default_codecs, default_dataset, default_out, default_tasks, split_list
+from bench.cli_common import default_dataset_name, print_json
+from bench.cli_train import register as register_training
+from bench.api import default_codecs, default_tasks, split_list
 from bench.errors import BenchError
 
 def _flags_take_no_value() -> None:
@@ -45,10 +46,6 @@ if not out.is_terminal:  # piped or captured: keep whole numbers instead of sque
 err = Console(stderr=True)
 
 
-def _print_json(rows) -> None:
-    sys.stdout.write(json.dumps(rows, indent=2, default=str) + "\n")
-
-
 @app.command("codecs")
 def codecs_cmd(
     pattern: str = typer.Argument("*", help="Only codecs whose name matches this shell-style pattern, e.g. 'mbt*' or '*jpeg*'."),
@@ -63,7 +60,7 @@ def codecs_cmd(
         raise BenchError(f"no codec matches '{pattern}' (codecs: {', '.join(registry.list('codec'))})")
     rows = [r for r in codec_rows() if r["name"] in wanted]
     if as_json:
-        return _print_json(rows)
+        return print_json(rows)
     table = Table(title="codecs")
     for col in ("name", "family", "backend", "bit depths", "ch", "quality (defaults)", "options (NAME:key=value)", "available"):
         table.add_column(col, overflow="fold")
@@ -94,7 +91,7 @@ def datasets_cmd(ctx: typer.Context, as_json: bool = typer.Option(False, "--json
 
     rows = dataset_rows()
     if as_json:
-        return _print_json(rows)
+        return print_json(rows)
     table = Table(title="datasets")
     for col in ("name", "images", "modality", "bit depths", "tasks", "splits", "available"):
         table.add_column(col, overflow="fold")
@@ -120,20 +117,12 @@ def datasets_show_cmd(
     description = describe(dataset)
     if as_json:
         per_split = description.pop("per_split")
-        _print_json({**description, "splits": per_split})
+        print_json({**description, "splits": per_split})
         return
     print_description(description, out)
     target = sheet or Path("results") / "datasets" / f"{dataset.name}-sheet.png"
     write_contact_sheet(dataset, target, count=count)
     err.print(f"contact sheet -> {target}")
-
-
-def _default_dataset() -> str:
-    """`default_dataset`, with its fallback note on stderr."""
-    name, note = default_dataset()
-    if note:
-        err.print(note, highlight=False, soft_wrap=True)
-    return name
 
 
 @app.command("run")
@@ -180,7 +169,7 @@ def run_cmd(
         raise BenchError(f"--bpp '{bpp}': targets must be positive")
     if not 0 < bpp_tolerance < 1:
         raise BenchError(f"--bpp-tolerance must lie in (0, 1), got {bpp_tolerance}")
-    data = data or _default_dataset()
+    data = data or default_dataset_name(err)
     notes: list[str] = []
     task_names = split_list(task, "--task")
     if codec_names is None or task_names is None:  # defaults depend on the data: read it once for both
@@ -222,94 +211,6 @@ def run_cmd(
                       f"than {TARGET_TOLERANCE_DB:g} dB (got {group.psnr.min():.1f}-{group.psnr.max():.1f} dB): the encoder cannot reach it "
                       f"here; see n_target_missed", highlight=False, soft_wrap=True)
     err.print(f"{done.cells_computed} cells computed, {done.cells_cached} from cache, {done.wall_s:.1f} s -> {done.path}")
-
-
-@app.command("train-task")
-def train_task_cmd(
-    task: str = typer.Argument(..., help="Task to train: seg or det (see `bench run --task`)."),
-    data: Optional[str] = typer.Option(None, "--data", "-d", help="Dataset NAME or NAME:PATH; trains on its train split, selects on val. Default: as `bench run`."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Checkpoint path. Default: $BENCH_WEIGHTS_DIR or ./weights, as <task>-<dataset>.pt (found there by `bench run`)."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Training epochs. Default: the task's own."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Batch size. Default: the task's own."),
-    seed: int = typer.Option(0, "--seed", help="Random seed."),
-    device: str = typer.Option("auto", "--device", help="auto (CUDA when present), cpu or cuda[:N]."),
-    settings: list[str] = typer.Option([], "--set", help="KEY=VALUE training option of the task (repeatable), e.g. --set base=24; recorded in the manifest."),
-    resume: bool = typer.Option(False, "--resume", help="seg: continue exactly from <out>.resume.pt, saved every few minutes."),
-    init: Optional[Path] = typer.Option(None, "--init", help="Start from these weights instead of from scratch (seg: the same network; det: any of our detectors, every layer that fits is transferred)."),
-) -> None:
-    """Train a task network on a dataset and save checkpoint, manifest and per-step log."""
-    from bench import registry
-    from bench.datasets.spec import open_dataset
-    from bench.device import resolve_device
-    from bench.tasks.base import TrainConfig
-
-    task_cls = registry.get("task", task)
-    dataset = open_dataset(data or _default_dataset())
-    if epochs is not None and epochs < 1:
-        raise BenchError(f"--epochs must be at least 1, got {epochs}")
-    options = _parse_settings(settings)
-    target = out or default_out(task, dataset.name)
-    if init is not None and not init.is_file():
-        raise BenchError(f"--init: no checkpoint at {init}")
-    from bench.train.request import train_task
-
-    manifest = train_task(task_cls, dataset, TrainConfig(out=target, epochs=epochs, batch_size=batch_size, seed=seed,
-                                                         device=resolve_device(device), options=options, resume=resume, init=init))
-    err.print(f"checkpoint -> {target}")
-    _print_json(manifest.get("metrics", {}))
-
-
-@app.command("train-codec")
-def train_codec_cmd(
-    codec: str = typer.Argument(..., help="Learned codec to train: bmshj2018-hyperprior, mbt2018-mean, cheng2020-anchor or mvmicnet."),
-    data: Optional[str] = typer.Option(None, "--data", "-d", help="Dataset NAME or NAME:PATH; trains on its train split, selects on val. Default: as `bench run`."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Checkpoint path (mvmicnet: a folder). Default: $BENCH_WEIGHTS_DIR or ./weights, as <codec>-<dataset>.safetensors (found there by `bench run`)."),
-    task: Optional[str] = typer.Option(None, "--task", "-t", help="mvmicnet only: the task(s) stage 2 trains against, seg, det or seg,det (the joint variant)."),
-    stage: Optional[int] = typer.Option(None, "--stage", help="mvmicnet only: 1 or 2 alone. Default: both (stage 1 reuses the mbt2018-mean checkpoint when it exists)."),
-    seed: int = typer.Option(0, "--seed", help="Random seed."),
-    device: str = typer.Option("auto", "--device", help="auto (CUDA when present), cpu or cuda[:N]."),
-    resume: bool = typer.Option(False, "--resume", help="Continue from <out>.resume.pt, saved every few minutes, exactly where it stopped."),
-    init: Optional[Path] = typer.Option(None, "--init", help="Continue from committed weights (weights only, fresh optimiser, per rate point); recorded as the checkpoint's ancestry."),
-    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="Train rate points side by side in this many one-thread processes (after the first point, unless --init). Default: every core (the faster arrangement on CPU, results/benchmarks/training)."),
-    benchmark: bool = typer.Option(False, "--benchmark", help="Time the real training step in every precision / channels_last / compile / thread configuration instead of training."),
-    as_json: bool = typer.Option(False, "--json", help="With --benchmark: one JSON record per configuration on stdout."),
-    skip_compile: bool = typer.Option(False, "--skip-compile", help="With --benchmark: leave out the torch.compile configurations (compiling cheng2020-anchor takes many minutes on 2 cores)."),
-    settings: list[str] = typer.Option([], "--set", help="KEY=VALUE training option (repeatable): N, M, lambdas=[..], steps, finetune_steps, batch_size, crop, lr, precision=auto|fp32|bf16, time_budget_s, ... (mvmicnet: stage-2 options, stage1.KEY for stage 1)."),
-) -> None:
-    """Rate–distortion training of a learned codec (a λ ladder), resumable; writes every rate point.
-    For mvmicnet: stage 1 (rate–distortion) then stage 2 (+ the frozen task network's loss)."""
-    from bench import registry
-    from bench.datasets.spec import open_dataset
-    from bench.device import resolve_device
-
-    from bench.train.request import TrainRequest, codec_trainer
-
-    codec_cls = registry.get("codec", codec)
-    trainer = codec_trainer(codec_cls)
-    if jobs is None:
-        import os
-
-        jobs = (os.cpu_count() or 1) if resolve_device(device) == "cpu" else 1
-    if jobs < 1:
-        raise BenchError(f"--jobs must be at least 1, got {jobs}")
-    if (as_json or skip_compile) and not benchmark:
-        raise BenchError(f"{'--json' if as_json else '--skip-compile'} applies to --benchmark only")
-    if init is not None and not init.is_file():
-        raise BenchError(f"--init: no checkpoint at {init}")
-    dataset = open_dataset(data or _default_dataset())
-    request = TrainRequest(dataset, out, default_out(codec, dataset.name), _parse_settings(settings), seed=seed,
-                           device=resolve_device(device), resume=resume, init=init, jobs=jobs,
-                           tasks=split_list(task, "--task") if task else [], stage=stage)
-    codec_cls.check_train_request(request)
-    if benchmark:
-        from bench.train.benchmark_cli import benchmark_command
-
-        print(benchmark_command(codec_cls, request, as_json, progress=lambda line: err.print(line, highlight=False),
-                                skip_compile=skip_compile))
-        return
-    manifest, target = trainer.train(codec_cls, request)
-    err.print(f"checkpoint(s) -> {target}")
-    _print_json(manifest["rate_points"])
 
 
 @app.command("reproduce")
@@ -362,19 +263,6 @@ def check_cmd(
         raise SystemExit(1)
 
 
-def _parse_settings(settings: list[str]) -> dict:
-    """--set KEY=VALUE pairs, values read as YAML scalars (3e-3, true, 24, cosine)."""
-    import yaml
-
-    options = {}
-    for item in settings:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise BenchError(f"--set {item!r}: expected KEY=VALUE")
-        options[key.strip()] = yaml.safe_load(value)
-    return options
-
-
 def print_summary(summary, task_columns: list[str]) -> None:
     """The bpp–quality–accuracy table; every other column stays in summary.csv."""
     table = Table(title="summary (means over images)")
@@ -406,6 +294,7 @@ def _format(column: str, value) -> str:
 
 
 register_analysis(app, out)
+register_training(app, err)
 
 
 _python_showwarning = None  # set by main(): where warnings other than DataWarning go

@@ -45,8 +45,8 @@ import numpy as np
 
 from bench.datasets.base import Dataset, Sample
 from bench.datasets.imageio import (IMAGE_EXTS, load_class_file, map_mask, opt_bit_depth, opt_classes, opt_int,
-                                    opt_split, opt_window, plan_intensity, read_mask, reading, hash_split, slab_splits,
-                                    split_options)
+                                    opt_split, opt_window, read_mask, reading, hash_split, slab_splits, split_options)
+from bench.datasets.intensity import plan_intensity
 from bench.datasets.validate import Origin, build_dataset
 from bench.errors import DatasetError
 

@@ -43,9 +43,9 @@ from pathlib import Path
 import numpy as np
 
 from bench.datasets.base import Dataset, Sample
-from bench.datasets.imageio import (finite_range, hash_split, is_integer_valued, load_class_file, opt_bit_depth,
-                                    opt_bool, opt_classes, opt_int, opt_split, opt_window, plan_intensity, reading,
-                                    slab_splits, split_options)
+from bench.datasets.imageio import (hash_split, load_class_file, opt_bit_depth, opt_bool, opt_classes, opt_int, opt_split,
+                                    opt_window, reading, slab_splits, split_options)
+from bench.datasets.intensity import finite_range, is_integer_valued, plan_intensity
 from bench.datasets.validate import Origin, build_dataset
 from bench.errors import DatasetError
 
