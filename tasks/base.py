@@ -28,7 +28,14 @@ class TaskScores:
 
 
 class Metric(ABC):
-    """Accumulate with `update`, read once with `compute`, start again with `reset`."""
+    """Accumulate with `update`, read once with `compute`, start again with `reset`.
+
+    The state is declared, as torchmetrics' `add_state(name, [], dist_reduce_fx="cat")`: `states`
+    names the lists `update` appends to, in image order. `reset` empties them and `merge` appends
+    another accumulator's, so images scored apart (batches, processes, workers) combine into the
+    figures one accumulator over all of them gives, with no special case per task."""
+
+    states: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
     def update(self, predictions: Any, samples: Sequence[Sample]) -> None: ...
@@ -36,8 +43,22 @@ class Metric(ABC):
     @abstractmethod
     def compute(self) -> TaskScores: ...
 
-    @abstractmethod
-    def reset(self) -> None: ...
+    def reset(self) -> None:
+        for name in self.states:
+            setattr(self, name, [])
+
+    def merge(self, other: "Metric") -> "Metric":
+        """Append `other`'s images after this one's (the same metric, set up the same way)."""
+        if type(other) is not type(self) or _setup(other) != _setup(self):
+            raise ValueError(f"cannot merge a {type(other).__name__} set up differently into this {type(self).__name__}")
+        for name in self.states:
+            getattr(self, name).extend(getattr(other, name))
+        return self
+
+
+def _setup(metric: Metric) -> dict:
+    """What a metric was constructed with: every attribute that is not accumulated state."""
+    return {k: v for k, v in vars(metric).items() if k not in metric.states}
 
 
 @dataclass

@@ -117,15 +117,12 @@ def parse_boxes(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 class DetectionMetric(Metric):
     """Accumulates `predict` outputs and the samples' boxes; `compute` scores the lot once."""
 
+    states = ("_gt", "_dt", "_ids")
+
     def __init__(self, class_names: Sequence[str], lesions: dict[str, list[dict]] | None = None) -> None:
         self.class_names = list(class_names)
         self.lesions = lesions  # image id -> lesion records in box order (colin27-lesions), or None
         self.reset()
-
-    def reset(self) -> None:
-        self._gt: list = []
-        self._dt: list = []
-        self._ids: list[str] = []
 
     def update(self, predictions: Sequence[dict[str, np.ndarray]], samples: Sequence[Sample]) -> None:
         if len(predictions) != len(samples):

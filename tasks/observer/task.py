@@ -83,13 +83,11 @@ def pairs(images: Sequence[np.ndarray], samples: Sequence[Sample], lesions: dict
 
 
 class ObserverMetric(Metric):
+    states = ("_images", "_samples")
+
     def __init__(self, lesions: dict[str, list[dict]]) -> None:
         self.lesions = lesions
         self.reset()
-
-    def reset(self) -> None:
-        self._images: list[np.ndarray] = []
-        self._samples: list[Sample] = []
 
     def update(self, predictions, samples: Sequence[Sample]) -> None:
         self._images += [np.asarray(p, np.float64) for p in predictions]

@@ -106,19 +106,14 @@ def hd95_per_class(gt: np.ndarray, pred: np.ndarray, num_classes: int) -> np.nda
 class SegMetric(Metric):
     """Accumulates per-image confusion matrices (and HD95); `compute` gives `TaskScores`."""
 
+    states = ("matrices", "hd95", "lesion_dice", "candidates", "candidate_ids")  # (gt boxes, boxes, scores) per image in candidates
+
     def __init__(self, class_names: Sequence[str], hd95: bool | None = None, lesions: dict[str, list[dict]] | None = None) -> None:
         self.class_names = list(class_names)
         self.lesions = lesions  # image id -> lesion records in box order (colin27-lesions), for breakdowns
         self.num_classes = len(self.class_names)
         self.use_hd95 = (hd95_backend() is not None) if hd95 is None else (hd95 and hd95_backend() is not None)
         self.reset()
-
-    def reset(self) -> None:
-        self.matrices: list[np.ndarray] = []
-        self.hd95: list[np.ndarray] = []
-        self.lesion_dice: list[float] = []
-        self.candidates: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (gt boxes, boxes, scores) per image
-        self.candidate_ids: list[str] = []
 
     def update(self, predictions: Any, samples: Sequence[Sample]) -> None:
         for pred, sample in zip(predictions, samples):
