@@ -309,11 +309,13 @@ def train_mvmicnet(dataset, task_names: list[str], out_dir: Path, overrides: dic
     opts = stage2_options(stage2_overrides)
     control = float(opts["task_weight"]) == 0  # the same-budget control: saved beside the variant, `mvmicnet:control=1`
     out = out_dir / f"{variant_stem(2, variant, control)}-{dataset.name}.safetensors"
-    if jobs > 1:
+    n_points = len(load_checkpoint(stage1_path, dataset.fingerprint)[1]["rate_points"]) if jobs > 1 else 0
+    chosen = list(range(n_points)) if opts["points"] is None else [int(i) for i in opts["points"]]
+    if jobs > 1 and len(chosen) > 1:  # the points side by side, one process each share
         from bench.train.parallel import train_stage2_parallel
 
-        return train_stage2_parallel(dataset, task_names, out, stage2_overrides, stage1_path, seed=seed, device=device, resume=resume,
-                                     show_progress=show_progress, init=init, jobs=jobs)
+        return train_stage2_parallel(train_mvmicnet, dataset, task_names, out, stage2_overrides, opts, chosen, stage1_path, seed=seed,
+                                     device=device, resume=resume, show_progress=show_progress, init=init, jobs=jobs)
     recipe = _stage2_setup(dataset, task_names, opts, stage1_path, device)
     records, facts = Trainer(recipe, out, seed=seed, device=device, resume=resume, init=init, fingerprint=dataset.fingerprint,
                              show_progress=show_progress).run()

@@ -40,13 +40,11 @@ def _part(parent: int, arch: str, dataset, out: Path, overrides: dict, seed: int
     train_codec(arch, dataset, out, overrides, seed=seed, device=device, resume=resume, show_progress=False, init=init)
 
 
-def _stage2_part(parent: int, dataset, task_names: list[str], folder: Path, overrides: dict, stage1_path: Path, seed: int, device: str,
-                 resume: bool, init: Path | None) -> None:
+def _stage2_part(parent: int, train_stage2, dataset, task_names: list[str], folder: Path, overrides: dict, stage1_path: Path, seed: int,
+                 device: str, resume: bool, init: Path | None) -> None:
     _watch_parent(parent)
-    from bench.train.mvmicnet import train_mvmicnet
-
-    train_mvmicnet(dataset, task_names, folder, overrides, seed=seed, device=device, resume=resume, show_progress=False, stages=(2,),
-                   init=init, stage1_path=stage1_path)
+    train_stage2(dataset, task_names, folder, overrides, seed=seed, device=device, resume=resume, show_progress=False, stages=(2,),
+                 init=init, stage1_path=stage1_path)
 
 
 def _part_path(out: Path, k: int) -> Path:
@@ -174,26 +172,21 @@ def train_codec_parallel(arch: str, dataset, out: Path, overrides: dict[str, Any
     return manifest
 
 
-def train_stage2_parallel(dataset, task_names: list[str], out: Path, overrides: dict[str, Any], stage1_path: Path, seed: int = 0,
-                          device: str = "cpu", resume: bool = False, show_progress: bool = True, init: Path | None = None,
-                          jobs: int = 2) -> dict:
-    """MVMICNet stage 2 with its rate points shared out over `jobs` one-thread processes: every
-    point is an independent fine-tune from its stage-1 weights, so the parts are the same runs
-    as one process would make, side by side. Each part trains in its own folder beside `out`
-    (`--resume` continues them; a finished part is kept) and the parts are merged, lowest λ first."""
+def train_stage2_parallel(train_stage2, dataset, task_names: list[str], out: Path, overrides: dict[str, Any], opts: dict[str, Any],
+                          chosen: list[int], stage1_path: Path, seed: int = 0, device: str = "cpu", resume: bool = False,
+                          show_progress: bool = True, init: Path | None = None, jobs: int = 2) -> dict:
+    """MVMICNet stage 2 with its `chosen` stage-1 rate points shared out over `jobs` one-thread
+    processes, each running `train_stage2` (`train_mvmicnet`, handed over by reference, so this
+    module does not import it) on its share: every point is an independent fine-tune from its
+    stage-1 weights, so the parts are the same runs as one process would make, side by side. Each
+    part trains in its own folder beside `out` (`--resume` continues them; a finished part is
+    kept) and the parts are merged, lowest λ first."""
     import shutil
     import sys
 
-    from bench.checkpoints import load_checkpoint, save_checkpoint
-    from bench.train.mvmicnet import stage2_options, train_mvmicnet
+    from bench.checkpoints import save_checkpoint
 
-    opts = stage2_options(overrides)
-    n_points = len(load_checkpoint(stage1_path, dataset.fingerprint)[1]["rate_points"])
-    chosen = list(range(n_points)) if opts["points"] is None else [int(i) for i in opts["points"]]
     groups = [chosen[k::jobs] for k in range(jobs) if chosen[k::jobs]]
-    if len(groups) < 2:
-        return train_mvmicnet(dataset, task_names, out.parent, overrides, seed=seed, device=device, resume=resume,
-                              show_progress=show_progress, stages=(2,), init=init, stage1_path=stage1_path)
     started = time.perf_counter()
     parts_dir = out.with_name(f".{out.stem}.parts")
     folders = [parts_dir / f"part{k}" for k in range(len(groups))]
@@ -203,7 +196,8 @@ def train_stage2_parallel(dataset, task_names: list[str], out: Path, overrides: 
         if resume and path.is_file():
             continue
         folder.mkdir(parents=True, exist_ok=True)
-        work.append((dataset, task_names, folder, {**overrides, "points": group, "threads": 1}, stage1_path, seed, device, resume, init))
+        work.append((train_stage2, dataset, task_names, folder, {**overrides, "points": group, "threads": 1}, stage1_path, seed, device,
+                     resume, init))
         outputs.append(path)
     if work:
         _run_parts(work, show_progress, target=_stage2_part, outputs=outputs)
