@@ -59,7 +59,7 @@ def register(app: typer.Typer, out: Console) -> None:
         anchor: str = typer.Option(..., "--anchor", "-a", help="Codec the others are compared with (e.g. vvc, jpeg2000)."),
         metric: str = typer.Option("psnr", "--metric", "-m", help="Quality axis: psnr, ms_ssim, dice, miou, map50_95, ..."),
         codecs: Optional[str] = typer.Option(None, "--codecs", "-c", help="Comma-separated codecs. Default: all in the folder."),
-        min_overlap: float = typer.Option(0.4, "--min-overlap", help="Least shared share of the union of the two curves' metric ranges for a number."),
+        min_overlap: float = typer.Option(0.5, "--min-overlap", help="Least share of the narrower curve's metric range that both curves cover, for a number."),
         rising_part: bool = typer.Option(False, "--rising-part", help="Use each curve up to its first drop instead of refusing a non-monotone curve."),
         strict: bool = typer.Option(False, "--strict", help="Take task curves as they are (refuse a non-monotone one) instead of through their monotone envelope."),
         draws: int = typer.Option(1000, "--draws", help="Bootstrap draws over images for the 95% interval (0: none)."),
