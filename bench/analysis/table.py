@@ -60,8 +60,8 @@ def _pooled_intervals(folder: ResultsFolder, metric: str, n_draws: int, seed: in
     out = {}
     for codec in dict.fromkeys(folder.summary.codec):
         images = common_images(folder, [codec])
-        c = curve(folder, codec, metric, images)
-        if not images or c.resample_metric is None:
+        c = curve(folder, codec, metric, images) if images else None
+        if c is None or c.resample_metric is None:
             continue
         resampled = c.resample_metric(draws(len(images), n_draws, seed))  # B×Q, in quality order
         for q, column in zip(c.qualities, resampled.T):

@@ -246,6 +246,14 @@ def _device(model):
     return next(model.parameters()).device
 
 
+def chosen_points(opts: dict[str, Any], n_points: int) -> list[int]:
+    """The stage-1 rate points stage 2 fine-tunes (`--set points=`, default all), checked against stage 1's."""
+    chosen = list(range(n_points)) if opts["points"] is None else [int(i) for i in opts["points"]]
+    if not chosen or any(i < 0 or i >= n_points for i in chosen):
+        raise BenchError(f"train-codec mvmicnet: --set points={opts['points']}: stage 1 has rate points 0-{n_points - 1}")
+    return chosen
+
+
 def _stage2_setup(dataset, task_names: list[str], opts: dict[str, Any], stage1_path: Path, device: str):
     """(recipe, stage-1 path) for stage 2 of `task_names` on `dataset`, from the stage-1 checkpoint."""
     from bench.checkpoints import load_checkpoint
@@ -256,9 +264,7 @@ def _stage2_setup(dataset, task_names: list[str], opts: dict[str, Any], stage1_p
     shape = train_set[0].image.shape[:2]
     if any(s.image.shape[:2] != shape for s in train_set + val_set):
         raise BenchError(f"train-codec mvmicnet: stage 2 trains on whole slices and needs one image size; '{dataset.name}' mixes sizes")
-    chosen = list(range(len(manifest1["rate_points"]))) if opts["points"] is None else [int(i) for i in opts["points"]]
-    if not chosen or any(i < 0 or i >= len(manifest1["rate_points"]) for i in chosen):
-        raise BenchError(f"train-codec mvmicnet: --set points={opts['points']}: stage 1 has rate points 0-{len(manifest1['rate_points']) - 1}")
+    chosen = chosen_points(opts, len(manifest1["rate_points"]))
     return Stage2Recipe(dataset, task_names, opts, state1, manifest1, chosen, tasks, task_records,
                         manifest1.get("stage1_from") or stage1_path.name)
 
@@ -309,9 +315,8 @@ def train_mvmicnet(dataset, task_names: list[str], out_dir: Path, overrides: dic
     opts = stage2_options(stage2_overrides)
     control = float(opts["task_weight"]) == 0  # the same-budget control: saved beside the variant, `mvmicnet:control=1`
     out = out_dir / f"{variant_stem(2, variant, control)}-{dataset.name}.safetensors"
-    n_points = len(load_checkpoint(stage1_path, dataset.fingerprint)[1]["rate_points"]) if jobs > 1 else 0
-    chosen = list(range(n_points)) if opts["points"] is None else [int(i) for i in opts["points"]]
-    if jobs > 1 and len(chosen) > 1:  # the points side by side, one process each share
+    chosen = chosen_points(opts, len(load_checkpoint(stage1_path, dataset.fingerprint)[1]["rate_points"])) if jobs > 1 else []
+    if len(chosen) > 1:  # the points side by side, one process each share
         from bench.train.parallel import train_stage2_parallel
 
         return train_stage2_parallel(train_mvmicnet, dataset, task_names, out, stage2_overrides, opts, chosen, stage1_path, seed=seed,
