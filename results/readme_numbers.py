@@ -21,6 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 LOBES = ROOT / "results/reference/colin27-aal"
 LESIONS = ROOT / "results/reference/colin27-lesions"
+LEARNED_LESIONS = ROOT / "results/reference/learned-colin27-lesions"
 PAIR_CODECS = ("jpeg", "jpeg2000", "bpg", "vvc")
 WIDTH = 100  # the README's line length
 NAMES = {"jpeg": "JPEG", "jpeg2000": "JPEG 2000", "bpg": "BPG", "vvc": "VVC", "webp": "WebP"}
@@ -90,7 +91,7 @@ def results_so_far() -> str:
                 f"on d′, WebP {_pct(psnr['webp'].bd_rate)} on PSNR but {_pct(bd['webp'].bd_rate)} on d′, and VVC's PSNR lead over BPG "
                 f"({_pct(psnr['vvc'].bd_rate)} against {_pct(psnr['bpg'].bd_rate)}) is gone (`results/reference/colin27-lesions`).")
     return "\n".join(['Two tasks, two answers to "how many bits before the model misses something":', _bullet(anatomy), _bullet(findings),
-                      _bullet(_lesion_network(lesions, dice_j2k.bpp, psnr))])
+                      _bullet(_lesion_network(lesions, dice_j2k.bpp, psnr)), _bullet(_learned_on_lesions(lesions))])
 
 
 def _lesion_network(lesions, lobes_bpp: float, psnr: dict) -> str:
@@ -111,6 +112,40 @@ def _lesion_network(lesions, lobes_bpp: float, psnr: dict) -> str:
             f"{_interval(bpg_j2k.ci_low, bpg_j2k.ci_high)}; {_count(excluding)} of the six pairs exclude 0. VVC's PSNR lead over BPG "
             f"({_pct(psnr['vvc'].bd_rate)} against {_pct(psnr['bpg'].bd_rate)} against JPEG 2000) buys no sensitivity: VVC against BPG "
             f"{_pct(vvc_bpg.bd_rate)} {_interval(vvc_bpg.ci_low, vvc_bpg.ci_high)}.")
+
+
+def _at_rate(folder, codec: str, metric: str, bpp: float) -> float:
+    """`metric` of `codec` at `bpp`, linear in log-rate between its two nearest points (nan outside its range)."""
+    import numpy as np
+
+    rows = folder.summary[folder.summary.codec == codec].sort_values("bpp")
+    x, y = np.log(rows.bpp.to_numpy(float)), rows[metric].to_numpy(float)
+    return float(np.interp(math.log(bpp), x, y)) if x[0] <= math.log(bpp) <= x[-1] else math.nan
+
+
+def _learned_on_lesions(lesions) -> str:
+    """mbt2018-mean, trained for PSNR on lesion-free slices, read by the observer: against JPEG 2000 here, and
+    at its highest rate against VVC from the classical reference (same images, same observer)."""
+    from bench.analysis.reader import read_results
+
+    learned = read_results(LEARNED_LESIONS)
+    mbt = next(c for c in learned.codecs if c.startswith("mbt2018-mean"))
+    d, p, sens = (_bdrates(learned, "jpeg2000", m, codecs=[mbt])[mbt] for m in ("dprime", "psnr", "seg_sensitivity"))
+    points = learned.summary[learned.summary.codec == mbt].sort_values("bpp")
+    top, mid = points.iloc[-1], points.iloc[(points.bpp - 0.3).abs().argmin()]
+    ref, classical = learned.uncompressed("dprime"), _bdrates(lesions, "jpeg2000", "dprime")["vvc"]
+    vvc, j2k = _at_rate(lesions, "vvc", "dprime", top.bpp), _at_rate(lesions, "jpeg2000", "dprime", top.bpp)
+    mid_vvc = _at_rate(lesions, "vvc", "dprime", mid.bpp)
+    mid_text = "as VVC does" if abs(mid.dprime - mid_vvc) < 0.01 else ("better than VVC" if mid.dprime > mid_vvc else "below VVC")
+    sens_text = "an interval that holds 0" if sens.ci_low <= 0 <= sens.ci_high else "an interval that excludes 0"
+    return (f"**Findings through a learned codec (colin27-lesions):** `mbt2018-mean`, trained for PSNR on colin27-aal's "
+            f"lesion-free train slices (it never saw a lesion), has a d′ BD-rate against JPEG 2000 of {_pct(d.bd_rate)} "
+            f"{_interval(d.ci_low, d.ci_high)} ({_pct(p.bd_rate)} on PSNR; VVC's d′ BD-rate, over its own range, is "
+            f"{_pct(classical.bd_rate)}). At {mid.bpp:.2f} bpp it keeps d′ {mid_text} ({mid.dprime:.3f} against "
+            f"{mid_vvc:.3f}), but its ladder ends at {top.bpp:.2f} bpp with d′ {top.dprime:.3f}, "
+            f"{_pct(100 * (top.dprime / ref - 1))} from uncompressed, where VVC reaches {vvc:.3f} and JPEG 2000 {j2k:.3f}: no learned "
+            f"point is observer-lossless yet. Read by the lesion U-Net, its sensitivity BD-rate against JPEG 2000 is "
+            f"{_pct(sens.bd_rate)} {_interval(sens.ci_low, sens.ci_high)}, {sens_text} (`results/reference/learned-colin27-lesions`).")
 
 
 @functools.cache

@@ -5,7 +5,7 @@
 # new points starting from the committed point of the nearest λ.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
-LADDER="lambdas=[0.2,0.1,0.032,0.0115,0.0041,0.0015,0.00055,0.00015,0.00004]"
+LADDER="${LADDER:-lambdas=[0.2,0.1,0.032,0.0115,0.0041,0.0015,0.00055,0.00015,0.00004]}"  # a session may train a subset of the ladder (then merge, TRAINING.md)
 out=weights/campaign
 case "${1:-}" in
   seg1)  # a 10-minute budgeted run from the committed checkpoint
