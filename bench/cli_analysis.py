@@ -149,12 +149,24 @@ def register(app: typer.Typer, out: Console) -> None:
 
     @app.command("train-plot")
     def train_plot_cmd(
-        log: Path = typer.Argument(..., help="A training log: the .csv beside a checkpoint."),
+        log: Path = typer.Argument(..., help="A training log (the .csv beside a checkpoint), or a checkpoint (.safetensors or its .json): "
+                                             "then also its campaign, every committed version's val R–D and gain."),
         out_dir: Path = typer.Option(Path("results/training"), "--out", "-o", help="Folder for <log>.png and .pdf."),
     ) -> None:
-        """Training curves of a checkpoint's log: loss terms and MVMICNet's task weights α(t), per rate point."""
+        """Training curves of a checkpoint's log: loss terms and MVMICNet's task weights α(t), per rate point;
+        for a checkpoint, also its campaign (val R–D per committed version, gain at equal rate, the 0.1 dB plateau line)."""
         from bench.analysis.trainlog import plot_training_log
 
+        if log.suffix in (".safetensors", ".json"):
+            from bench.analysis.campaign import plot_campaign
+
+            if not log.is_file():
+                raise BenchError(f"{log}: no such checkpoint")
+            for path in plot_campaign(log, out_dir):
+                typer.echo(str(path))
+            log = log.with_suffix(".csv")
+            if not log.is_file():
+                return
         for path in plot_training_log(log, out_dir):
             typer.echo(str(path))
 

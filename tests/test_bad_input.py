@@ -267,6 +267,15 @@ def case_results_folder_is_a_file(tmp):
     return ["run", "--codecs", "jpeg", "--data", "phantom", "--limit", "1", "--out", tmp / "taken"], "is a file"
 
 
+def case_train_plot_missing_checkpoint(tmp):
+    return ["train-plot", tmp / "none-colin27-aal.safetensors"], "none-colin27-aal.safetensors: no such checkpoint"
+
+
+def case_train_plot_not_a_manifest(tmp):
+    (tmp / "junk.json").write_text("{")
+    return ["train-plot", tmp / "junk.json", "--out", tmp / "runs" / "out"], "junk.json: not a checkpoint or its manifest"
+
+
 CASES = {name[len("case_"):]: fn for name, fn in globals().items() if name.startswith("case_")}
 
 

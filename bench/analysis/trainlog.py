@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from bench.analysis.figures import style
+from bench.analysis.figures import save, style
 from bench.errors import BenchError
 
 SMOOTH = 25  # steps in the running mean drawn over the raw (faint) per-step values
@@ -73,9 +73,4 @@ def plot_training_log(path: Path, out_dir: Path) -> list[Path]:
                 if j == len(points) - 1 and any(line.get_label() and not line.get_label().startswith("_") for line in ax.lines):
                     ax.legend(fontsize=7, loc="best")
         fig.suptitle(f"{Path(path).name}: faint per step, bold running mean over {SMOOTH} steps")
-        written = []
-        for suffix in (".png", ".pdf"):
-            target = out_dir / f"{Path(path).stem}{suffix}"
-            fig.savefig(target)
-            written.append(target)
-    return written
+        return save(fig, out_dir, Path(path).stem)
