@@ -154,12 +154,32 @@ def load_checkpoint_arrays(path: Path, dataset_fingerprint: str | None = None) -
         from safetensors import safe_open
 
         with safe_open(str(path), framework="np") as fh:
-            manifest = json.loads((fh.metadata() or {})["manifest"])
+            manifest = _manifest_of(fh)
             state = {key: fh.get_tensor(key) for key in fh.keys()}
     except Exception as exc:
         raise BenchError(f"checkpoint {path} is unreadable: {exc}".splitlines()[0]) from exc
     _check_fingerprint(path, manifest, dataset_fingerprint)
     return {k: v.astype(np.float32) if np.issubdtype(v.dtype, np.floating) else v for k, v in state.items()}, manifest
+
+
+def _manifest_of(handle) -> dict:
+    """The manifest a `save_checkpoint` file carries in its safetensors metadata."""
+    return json.loads((handle.metadata() or {})["manifest"])
+
+
+def read_manifest(path: Path) -> dict:
+    """A checkpoint's manifest without its tensors: from a .safetensors file's metadata, or from the
+    .json written beside it (which may be read alone, e.g. from git history)."""
+    path = Path(path)
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors import safe_open
+
+            with safe_open(str(path), framework="np") as fh:
+                return _manifest_of(fh)
+        return json.loads(path.read_text())
+    except (OSError, ValueError, KeyError) as exc:
+        raise BenchError(f"{path}: not a checkpoint or its manifest ({exc})".splitlines()[0]) from None
 
 
 def _check_fingerprint(path: Path, manifest: dict, dataset_fingerprint: str | None) -> None:
@@ -176,7 +196,7 @@ def _read(path: Path) -> tuple[dict, dict]:
         from safetensors import safe_open
 
         with safe_open(str(path), framework="pt", device="cpu") as fh:
-            manifest = json.loads((fh.metadata() or {})["manifest"])
+            manifest = _manifest_of(fh)
             state = {key: fh.get_tensor(key) for key in fh.keys()}
         return state, manifest
     import torch

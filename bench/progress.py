@@ -94,6 +94,8 @@ class PlainProgress:
         elapsed = time.monotonic() - t.started
         rate = (t.completed - t.start_completed) / elapsed if elapsed > 0 else 0.0
         left = (t.total - t.completed) / rate if rate > 0 else float("nan")
+        if t.fields.get("eta_s") is not None:  # the caller knows better (a time-budgeted training run)
+            left = float(t.fields["eta_s"])
         share = f" ({100 * t.completed / t.total:.0f}%)" if t.total else ""
         eta = f" · ETA {_duration(left)}" if left == left and t.completed < t.total else ""
         info = f" · {t.fields['info']}" if t.fields.get("info") else ""

@@ -12,7 +12,7 @@ pytest.importorskip("compressai")
 from bench.datasets.phantom import open_phantom  # noqa: E402
 from bench.errors import BenchError  # noqa: E402
 from bench.train import codec as codec_training  # noqa: E402
-from bench.train.merge import choose, merge  # noqa: E402
+from bench.train.merge import choose, matched, merge  # noqa: E402
 
 TINY = {"N": 8, "M": 8, "steps": 6, "finetune_steps": 4, "lambdas": [0.05, 0.01], "val_every": 3, "crop": 64,
         "batch_size": 2, "threads": 1}
@@ -20,9 +20,10 @@ TINY = {"N": 8, "M": 8, "steps": 6, "finetune_steps": 4, "lambdas": [0.05, 0.01]
 
 def test_choose_keeps_the_lower_val_loss_and_every_lambda():
     old = [{"lambda": 0.05, "val_loss_bytes": 1.0}]
-    assert choose(old, [{"lambda": 0.05, "val_loss_bytes": 0.9}, {"lambda": 0.1, "val_loss_bytes": 3.0}], [0.01, 0.05]) == \
+    better = [{"lambda": 0.05, "val_loss_bytes": 0.9}, {"lambda": 0.1, "val_loss_bytes": 3.0}]
+    assert choose(matched(old, better), [0.01, 0.05]) == \
         [(0.01, "old"), (0.05, "new"), (0.1, "new")]
-    assert choose(old, [{"lambda": 0.05, "val_loss_bytes": 1.1}], [0.01, 0.05]) == [(0.01, "old"), (0.05, "old")]
+    assert choose(matched(old, [{"lambda": 0.05, "val_loss_bytes": 1.1}]), [0.01, 0.05]) == [(0.01, "old"), (0.05, "old")]
 
 
 def test_merged_checkpoint_holds_both_ladders_in_rate_order(tmp_path):

@@ -20,6 +20,16 @@ def test_plain_progress_prints_done_total_rate_and_eta_lines():
     assert lines[-1].startswith("jpeg 50: 6/10 (60%)")
 
 
+def test_a_caller_given_eta_replaces_the_step_forecast():
+    """A time-budgeted training run's step total is a ceiling: its ETA is the budget left."""
+    stream = io.StringIO()
+    with PlainProgress(unit="steps", every=0.0, stream=stream) as progress:
+        task = progress.add_task("train", total=3_000_000, eta_s=None)
+        progress.update(task, advance=5, eta_s=5400.0)
+    first = stream.getvalue().splitlines()[0]
+    assert "ETA 1h30m" in first, first
+
+
 def test_plain_progress_waits_between_lines_and_never_draws_when_disabled():
     stream = io.StringIO()
     with PlainProgress(every=3600, stream=stream) as progress:

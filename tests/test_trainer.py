@@ -47,14 +47,16 @@ def test_entropy_models_stay_fp32_under_bf16_autocast():
     assert mse.dtype == torch.float32 and bpp.dtype == torch.float32
 
 
-def test_a_time_budget_stops_early_and_keeps_every_point_loadable(tmp_path):
+def test_a_time_budget_stops_early_and_keeps_every_point_loadable(tmp_path, capsys):
     from bench.checkpoints import load_checkpoint
 
     out = tmp_path / "c.safetensors"
     manifest = codec_training.train_codec("mbt2018-mean", open_phantom("mr8"), out,
                                           {**TINY, "steps": 100000, "finetune_steps": 100000, "time_budget_s": 6},
-                                          show_progress=False)
+                                          show_progress=True)
     assert manifest["stopped_by_budget"] is True and manifest["train_seconds"] < 30
+    closing = [line for line in capsys.readouterr().err.splitlines() if "/200000" in line][-1]
+    assert "ETA 0m0" in closing, closing  # the budget left, not 200,000 steps at this rate
     points = manifest["rate_points"]
     assert len(points) == 2 and all(0 < p["steps"] < 100000 and p["val_bpp"] > 0 for p in points)
     state, _ = load_checkpoint(out)

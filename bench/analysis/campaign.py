@@ -8,7 +8,6 @@ not at equal λ: a point that spends more bits at the same λ has not gained by 
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -18,23 +17,10 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from bench.analysis.figures import save, style
+from bench.checkpoints import read_manifest
 from bench.errors import BenchError
 
 PLATEAU_DB = 0.1  # the campaign issue's "stopped improving": under this at every point, two sessions running
-
-
-def read_manifest(path: Path) -> dict:
-    """The manifest of a checkpoint (.safetensors, its metadata) or of its .json beside it."""
-    path = Path(path)
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors import safe_open
-
-            with safe_open(str(path), framework="np") as fh:
-                return json.loads((fh.metadata() or {})["manifest"])
-        return json.loads(path.read_text())
-    except (OSError, ValueError, KeyError) as exc:
-        raise BenchError(f"{path}: not a checkpoint or its manifest ({exc})".splitlines()[0]) from None
 
 
 def versions(manifest: dict, name: str) -> pd.DataFrame:

@@ -20,16 +20,22 @@ from bench.train.compare import same_lambda, table, val_points
 SHAPE_KEYS = ("arch", "N", "M", "channels", "dataset_fingerprint")
 
 
-def choose(old_vals: list[dict], new_vals: list[dict], old_lambdas: list[float]) -> list[tuple[float, str]]:
-    """(λ, 'old' | 'new') for every λ of either ladder, in ascending λ: the new point where the old
-    checkpoint lacks its λ or scores a higher val loss, else the old one."""
-    picks = {}
-    for lam in old_lambdas:
-        picks[float(lam)] = "old"
-    for p in new_vals:
-        o = next((q for q in old_vals if same_lambda(q["lambda"], p["lambda"])), None)
+def matched(old_vals: list[dict], new_vals: list[dict]) -> list[tuple[dict | None, dict]]:
+    """(old val point or None, new val point) for every λ the new run trained."""
+    return [(next((o for o in old_vals if same_lambda(o["lambda"], p["lambda"])), None), p) for p in new_vals]
+
+
+def new_wins(old_val: dict | None, new_val: dict) -> bool:
+    """The one merge rule: the new point where the old checkpoint lacks its λ or scores a higher val loss."""
+    return old_val is None or new_val["val_loss_bytes"] < old_val["val_loss_bytes"]
+
+
+def choose(pairs: list[tuple[dict | None, dict]], old_lambdas: list[float]) -> list[tuple[float, str]]:
+    """(λ, 'old' | 'new') for every λ of either ladder, in ascending λ (`new_wins` decides each trained λ)."""
+    picks = {float(lam): "old" for lam in old_lambdas}
+    for o, p in pairs:
         known = next((lam for lam in picks if same_lambda(lam, p["lambda"])), float(p["lambda"]))
-        picks[known] = "new" if o is None or p["val_loss_bytes"] < o["val_loss_bytes"] else "old"
+        picks[known] = "new" if new_wins(o, p) else "old"
     return sorted(picks.items())
 
 
@@ -72,10 +78,10 @@ def merge(old_path: Path, new_path: Path, out: Path, dataset) -> str:
             raise BenchError(f"merge: {old_path} has {key}={old[1].get(key)}, {new_path} has {key}={new[1].get(key)}")
     new_vals = val_points(new_path, dataset)
     old_vals = val_points(old_path, dataset, [p["lambda"] for p in new_vals])
-    picks = choose(old_vals, new_vals, [p["lambda"] for p in old[1]["rate_points"]])
+    pairs = matched(old_vals, new_vals)
+    picks = choose(pairs, [p["lambda"] for p in old[1]["rate_points"]])
     state, points, kept = assemble(picks, old, new, {"old": old_vals, "new": new_vals})
-    lost = [f"{p['val_loss_bytes'] / o['val_loss_bytes'] - 1:+.1%} at λ {p['lambda']:g}" for p in new_vals
-            for o in old_vals if same_lambda(o["lambda"], p["lambda"]) and p["val_loss_bytes"] >= o["val_loss_bytes"]]
+    lost = [f"{p['val_loss_bytes'] / o['val_loss_bytes'] - 1:+.1%} at λ {p['lambda']:g}" for o, p in pairs if not new_wins(o, p)]
     why = f"the new run's weights were not better on val at these points (R–D loss from real bytes {', '.join(lost)}); the committed ones are kept"
     save_checkpoint(out, state, merged_manifest(new[1], points, kept, Path(old_path), why))
     log = Path(new_path).with_suffix(".csv")

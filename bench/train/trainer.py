@@ -269,7 +269,7 @@ class Trainer:
             self.st["elapsed_s"] = time.perf_counter() - started
             row["elapsed_s"] = f"{self.st['elapsed_s']:.1f}"
             self.log.append(row)
-            progress.update(bar, advance=1)
+            progress.update(bar, advance=1, **self._budget_left(started))
             if time.perf_counter() - self.last_save > float(self.opts["checkpoint_every_s"]):
                 self._save()
         if self.st["best"] is None or self.st["last_val_step"] != self.st["step_in_point"]:
@@ -347,6 +347,15 @@ class Trainer:
         record.update(selected_step=best["step"], weights=best["weights"])
         self.st["points"].append(record)
 
+    def _budget_left(self, started: float) -> dict:
+        """Progress fields for a time-budgeted run, whose step total (`finetune_steps`) is a ceiling,
+        not a forecast: the ETA is what is left of the budget."""
+        budget = self.opts["time_budget_s"]
+        if budget is None:
+            return {}
+        left = max(float(budget) - (time.perf_counter() - started), 0.0)
+        return {"eta_s": left, "budget_left": f"{int(left // 60)} min"}
+
     def _progress(self, plan):
         from contextlib import contextmanager
 
@@ -356,11 +365,14 @@ class Trainer:
 
         @contextmanager
         def bars():
+            budgeted = self.opts["time_budget_s"] is not None
+            remaining = TextColumn("budget left {task.fields[budget_left]}") if budgeted else TimeRemainingColumn()
             progress = progress_bars(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                                     TimeElapsedColumn(), TimeRemainingColumn(), disable=not self.show_progress, unit="steps")
+                                     TimeElapsedColumn(), remaining, disable=not self.show_progress, unit="steps")
             with progress:
                 total = sum(int(p["steps"]) for p in plan)
-                yield progress, progress.add_task(self.recipe.name, total=total, completed=self.st["step"], info="")
+                fields = {"budget_left": "-", "eta_s": None} if budgeted else {}
+                yield progress, progress.add_task(self.recipe.name, total=total, completed=self.st["step"], info="", **fields)
 
         return bars()
 

@@ -97,6 +97,7 @@ def predict_masks(model, images, bit_depths, channels: int, device: str, batch_s
     def infer(batch: range) -> list[np.ndarray]:
         with torch.no_grad():  # grad mode is per thread
             x = normalise([images[i] for i in batch], [bit_depths[i] for i in batch], channels).to(device)
+            x = x.contiguous(memory_format=torch.channels_last)  # the layout of a `SegmentationTask` model's weights
             probs = class_probabilities(model, x, flip_tta)
             labels = list(drop_small_classes(probs, min_class_pixels).cpu().numpy().astype(dtype))
             if probability and probs.shape[1] == 2:

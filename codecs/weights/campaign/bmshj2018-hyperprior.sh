@@ -9,7 +9,7 @@ LADDER="${LADDER:-lambdas=[0.2,0.1,0.032,0.0115,0.0041,0.0015,0.00055,0.00015,0.
 out=weights/campaign
 case "${1:-}" in
   next)  # every campaign session: continue from what was committed (then commit if val improved)
-    bench train-codec bmshj2018-hyperprior --data colin27-aal --device cpu -j "${J:-2}" --init codecs/weights/bmshj2018-hyperprior-colin27-aal.safetensors \
+    bench train-codec bmshj2018-hyperprior --data colin27-aal --device cpu -j "${J:-2}" --init "${INIT:-codecs/weights/bmshj2018-hyperprior-colin27-aal.safetensors}" \
       --set "$LADDER" --set threads=1 --set finetune_steps=1000000 --set checkpoint_every_s=120 --set time_budget_s="${BUDGET:-7200}" \
       --out "$out/next/bmshj2018-hyperprior-colin27-aal.safetensors" ${RESUME:-} ;;
   *) echo "usage: $0 next" >&2; exit 2 ;;

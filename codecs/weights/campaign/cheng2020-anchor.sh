@@ -9,11 +9,11 @@ LADDER="${LADDER:-lambdas=[0.2,0.1,0.032,0.0115,0.0041,0.0015,0.00055,0.00015,0.
 out=weights/campaign
 case "${1:-}" in
   s3)  # session 3: one core (-j 1), the other trains mbt2018-mean
-    bench train-codec cheng2020-anchor --data colin27-aal --device cpu -j 1 --init codecs/weights/cheng2020-anchor-colin27-aal.safetensors \
+    bench train-codec cheng2020-anchor --data colin27-aal --device cpu -j 1 --init "${INIT:-codecs/weights/cheng2020-anchor-colin27-aal.safetensors}" \
       --set "$LADDER" --set N=48 --set threads=1 --set finetune_steps=1000000 --set checkpoint_every_s=120 --set time_budget_s="${BUDGET:-7200}" \
       --out "$out/s3/cheng2020-anchor-colin27-aal.safetensors" ${RESUME:-} ;;
   next)  # every later session: continue from what was committed (then commit if val improved)
-    bench train-codec cheng2020-anchor --data colin27-aal --device cpu -j "${J:-2}" --init codecs/weights/cheng2020-anchor-colin27-aal.safetensors \
+    bench train-codec cheng2020-anchor --data colin27-aal --device cpu -j "${J:-2}" --init "${INIT:-codecs/weights/cheng2020-anchor-colin27-aal.safetensors}" \
       --set "$LADDER" --set N=48 --set threads=1 --set finetune_steps=1000000 --set checkpoint_every_s=120 --set time_budget_s="${BUDGET:-7200}" \
       --out "$out/next/cheng2020-anchor-colin27-aal.safetensors" ${RESUME:-} ;;
   *) echo "usage: $0 s3|next" >&2; exit 2 ;;
