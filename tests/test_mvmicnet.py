@@ -210,3 +210,35 @@ def test_the_held_out_evaluator_writes_its_own_columns(tmp_path):
     assert "dice" in manifest["task_columns"]["seg"] and "holdout_dice" in manifest["task_columns"]["seg-holdout"]
     assert not set(manifest["task_columns"]["seg"]) & set(manifest["task_columns"]["seg-holdout"])
     assert manifest["metric_directions"]["holdout_hd95"] == "lower"
+
+
+def test_an_explicit_stage_one_trained_on_other_data_is_used_and_recorded(trained, tmp_path):
+    """`--set stage1_checkpoint=FILE` (how colin27-lesions starts from the colin27-aal anchor): the
+    dataset check is skipped for that file alone, its shape is still checked, and the manifest says
+    what it was trained on; as the dataset's own stage 1 the same file is refused."""
+    from bench.checkpoints import file_sha256, load_checkpoint, save_checkpoint
+    from bench.train.mvmicnet import train_mvmicnet
+
+    data, out, _ = trained
+    state, manifest = load_checkpoint(out / f"mvmicnet-stage1-{data.name}.safetensors")
+    other = tmp_path / "mbt2018-mean-other.safetensors"
+    save_checkpoint(other, state, {**manifest, "dataset": "other", "dataset_fingerprint": "0" * 16})
+    opts = {k: v for k, v in TINY.items() if not k.startswith("stage1")}
+    result = train_mvmicnet(data, ["seg"], tmp_path / "w", {**opts, "points": [0], "stage1_checkpoint": str(other)}, show_progress=False)
+    assert result["stage1"]["trained_on"] == "other" and result["stage1"]["sha256"] == file_sha256(other)
+    assert result["dataset_fingerprint"] == data.fingerprint and [p["stage1_point"] for p in result["rate_points"]] == [0]
+    assert not (tmp_path / "w" / f"mvmicnet-stage1-{data.name}.safetensors").exists()  # stage 1 is that file, not a copy
+    again = train_mvmicnet(data, ["seg"], tmp_path / "w2", {**opts, "points": [0], "stage1_checkpoint": str(other)},
+                           init=tmp_path / "w" / f"mvmicnet-seg-{data.name}.safetensors", show_progress=False)
+    assert [(p["stage2_steps"], p["stage2_total_steps"]) for p in result["rate_points"] + again["rate_points"]] == [(3, 3), (3, 6)]
+    own = tmp_path / "own"
+    own.mkdir()
+    save_checkpoint(own / f"mvmicnet-stage1-{data.name}.safetensors", state, {**manifest, "dataset_fingerprint": "0" * 16})
+    with pytest.raises(BenchError, match="trained on dataset fingerprint 0000"):
+        train_mvmicnet(data, ["seg"], own, opts, stages=(2,), show_progress=False)
+    with pytest.raises(BenchError, match=r"stage1_checkpoint=.*no such file"):
+        train_mvmicnet(data, ["seg"], tmp_path / "w", {**opts, "stage1_checkpoint": str(tmp_path / "missing.safetensors")}, show_progress=False)
+    wrong = tmp_path / "cheng.safetensors"
+    save_checkpoint(wrong, state, {**manifest, "arch": "cheng2020-anchor"})
+    with pytest.raises(BenchError, match="not an mbt2018-mean"):
+        train_mvmicnet(data, ["seg"], tmp_path / "w", {**opts, "stage1_checkpoint": str(wrong)}, show_progress=False)

@@ -46,6 +46,7 @@ STAGE2_DEFAULTS: dict[str, Any] = {
     "dwa_window": 50,
     "val_every": 100,
     "stage1_from": "mbt2018-mean",  # reuse this anchor's checkpoint as stage 1 when it exists ("" = train stage 1)
+    "stage1_checkpoint": None,  # an explicit stage-1 file trained on other data (`explicit_stage1`); None = the dataset's own
     "points": None,  # stage-1 rate points to fine-tune (indices, lowest rate 0); None = all
 }
 
@@ -81,6 +82,30 @@ def stage1(dataset, out_dir: Path, overrides: dict[str, Any], seed: int, device:
     train_codec(arch, dataset, target, rd, seed=seed, device=device, resume=resume, show_progress=show_progress,
                 label={"codec": "mvmicnet", "stage": 1})
     return target
+
+
+def explicit_stage1(dataset, opts: dict[str, Any]) -> Path | None:
+    """`--set stage1_checkpoint=FILE`: stage 1 from a checkpoint trained on *other* data, checked for
+    shape and never for its dataset, as `weights=` is in `bench run`. Why: colin27-lesions is the
+    colin27-aal slices with lesions inserted, so the colin27-aal anchor is a fair stage 1 for it and
+    the campaign's compute goes to stage 2; the manifest records what stage 1 was trained on."""
+    from bench.checkpoints import load_checkpoint
+
+    if not opts.get("stage1_checkpoint"):
+        return None
+    path = Path(str(opts["stage1_checkpoint"]))
+    if not path.is_file():
+        raise BenchError(f"train-codec mvmicnet: --set stage1_checkpoint={path}: no such file")
+    manifest = load_checkpoint(path)[1]
+    if manifest.get("kind") != "codec" or manifest.get("arch") != "mbt2018-mean":
+        raise BenchError(f"train-codec mvmicnet: --set stage1_checkpoint={path}: not an mbt2018-mean codec checkpoint "
+                         f"(arch {manifest.get('arch')!r}); MVMICNet's backbone is mbt2018-mean")
+    sample = dataset.split("train")[0]
+    channels = 1 if sample.image.ndim == 2 else sample.image.shape[2]
+    if manifest.get("channels") != channels or manifest.get("trained_bit_depth") != sample.bit_depth:
+        raise BenchError(f"train-codec mvmicnet: --set stage1_checkpoint={path}: trained on {manifest.get('channels')}-channel "
+                         f"{manifest.get('trained_bit_depth')}-bit images, '{dataset.name}' has {channels}-channel {sample.bit_depth}-bit")
+    return path
 
 
 def _task_networks(dataset, names: list[str], device: str):
@@ -238,8 +263,20 @@ class Stage2Recipe(CompressionRecipe):
 
         measured = real_rate(model, self.val_set, i)
         return {**{n: v for n, v in self.rate_points[i].items() if not n.startswith("val_")}, "stage2_steps": steps,
+                "stage2_total_steps": self._stage2_steps_before(i) + steps,
                 "stage1_point": self.chosen[i], "alphas_val": self.alphas0,
                 **{n: v for n, v in best.items() if n.startswith("val_")}, **measured}
+
+
+    def _stage2_steps_before(self, i: int) -> int:
+        """Stage-2 steps already behind the weights point i starts from (its --init point's; 0 from stage 1):
+        the campaign's per-point budget (>= 10,000 stage-2 steps) is counted across sessions."""
+        from bench.train.codec import nearest_point
+
+        if self.init is None:
+            return 0
+        q = self.init.manifest["rate_points"][nearest_point(self.init.manifest, float(self.rate_points[i]["lambda"]))]
+        return int(q.get("stage2_total_steps", q.get("stage2_steps", 0)) or 0)
 
 
 def _device(model):
@@ -258,15 +295,20 @@ def _stage2_setup(dataset, task_names: list[str], opts: dict[str, Any], stage1_p
     """(recipe, stage-1 path) for stage 2 of `task_names` on `dataset`, from the stage-1 checkpoint."""
     from bench.checkpoints import load_checkpoint
 
-    state1, manifest1 = load_checkpoint(stage1_path, dataset.fingerprint)
+    state1, manifest1 = load_checkpoint(stage1_path, None if explicit_stage1(dataset, opts) else dataset.fingerprint)
     tasks, task_records = _task_networks(dataset, task_names, device)
     train_set, val_set = dataset.split("train"), dataset.split("val")
     shape = train_set[0].image.shape[:2]
     if any(s.image.shape[:2] != shape for s in train_set + val_set):
         raise BenchError(f"train-codec mvmicnet: stage 2 trains on whole slices and needs one image size; '{dataset.name}' mixes sizes")
     chosen = chosen_points(opts, len(manifest1["rate_points"]))
-    return Stage2Recipe(dataset, task_names, opts, state1, manifest1, chosen, tasks, task_records,
-                        manifest1.get("stage1_from") or stage1_path.name)
+    label = manifest1.get("stage1_from") or stage1_path.name
+    if opts.get("stage1_checkpoint"):
+        from bench.checkpoints import file_sha256
+
+        label = {"checkpoint": stage1_path.name, "sha256": file_sha256(stage1_path), "trained_on": manifest1.get("dataset"),
+                 "trained_on_fingerprint": manifest1.get("dataset_fingerprint"), "why": "--set stage1_checkpoint (explicit_stage1)"}
+    return Stage2Recipe(dataset, task_names, opts, state1, manifest1, chosen, tasks, task_records, label)
 
 
 def stage2_recipe_for(dataset, task_names: list[str], overrides: dict[str, Any], device: str) -> Stage2Recipe:
@@ -274,7 +316,7 @@ def stage2_recipe_for(dataset, task_names: list[str], overrides: dict[str, Any],
     from bench.codecs.learned.mvmicnet import find_stage1
 
     opts = stage2_options(overrides)
-    found = find_stage1(dataset.name, opts["stage1_from"])
+    found = explicit_stage1(dataset, opts) or find_stage1(dataset.name, opts["stage1_from"])
     if found is None:
         raise BenchError(f"no MVMICNet stage-1 checkpoint for '{dataset.name}'; run `bench train-codec mvmicnet --stage 1 --data {dataset.name}`")
     return _stage2_setup(dataset, task_names, opts, found, device)
@@ -301,8 +343,11 @@ def train_mvmicnet(dataset, task_names: list[str], out_dir: Path, overrides: dic
     if variant not in TASK_VARIANTS:
         raise BenchError(f"--task {','.join(task_names)}: MVMICNet trains for one of {', '.join(TASK_VARIANTS)} (comma-separated)")
     out_dir = Path(out_dir)
-    stage1_path = stage1_path or out_dir / f"{variant_stem(1, '')}-{dataset.name}.safetensors"
-    if 1 in stages:
+    explicit = explicit_stage1(dataset, overrides)
+    stage1_path = stage1_path or explicit or out_dir / f"{variant_stem(1, '')}-{dataset.name}.safetensors"
+    if explicit is not None and 2 not in stages:
+        raise BenchError("train-codec mvmicnet: --set stage1_checkpoint= is stage 1 already; run stage 2 (--stage 2 or both)")
+    if 1 in stages and explicit is None:
         stage1_path = stage1(dataset, out_dir, overrides, seed, device, resume, show_progress)
     elif not stage1_path.is_file():
         found = find_stage1(dataset.name, overrides.get("stage1_from", STAGE2_DEFAULTS["stage1_from"]))
@@ -315,7 +360,8 @@ def train_mvmicnet(dataset, task_names: list[str], out_dir: Path, overrides: dic
     opts = stage2_options(stage2_overrides)
     control = float(opts["task_weight"]) == 0  # the same-budget control: saved beside the variant, `mvmicnet:control=1`
     out = out_dir / f"{variant_stem(2, variant, control)}-{dataset.name}.safetensors"
-    chosen = chosen_points(opts, len(load_checkpoint(stage1_path, dataset.fingerprint)[1]["rate_points"])) if jobs > 1 else []
+    trained_on = None if explicit is not None else dataset.fingerprint
+    chosen = chosen_points(opts, len(load_checkpoint(stage1_path, trained_on)[1]["rate_points"])) if jobs > 1 else []
     if len(chosen) > 1:  # the points side by side, one process each share
         from bench.train.parallel import train_stage2_parallel
 
@@ -332,7 +378,8 @@ def train_mvmicnet(dataset, task_names: list[str], out_dir: Path, overrides: dic
         "trained_bit_depth": manifest1["trained_bit_depth"], "N": manifest1["N"], "M": manifest1["M"],
         "rate_points": [{n: v for n, v in p.items() if n != "weights"} for p in records],
         "task_networks": recipe.task_records,
-        "stage1": {"checkpoint": stage1_path.name, **({"from": manifest1["stage1_from"]} if manifest1.get("stage1_from") else {})},
+        "stage1": ({"checkpoint": stage1_path.name, **({"from": manifest1["stage1_from"]} if manifest1.get("stage1_from") else {})}
+                   if explicit is None else recipe.stage1_label),
         "balance": "loss-ratio normalisation x Dynamic Weight Averaging (Liu et al. CVPR 2019), bench/train/balance.py",
         "config": opts, "seed": seed, "device": device, **facts,
         "split_sizes": {"train": len(recipe.train_set), "val": len(recipe.val_set)}, "packages": package_versions(), "command": sys.argv,
