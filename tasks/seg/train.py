@@ -157,44 +157,17 @@ def selection_figure(summary: dict) -> str:
     return "seg_sensitivity" if value is not None and math.isfinite(float(value)) else "dice"
 
 
-def figure_resolution(figure: str, val_set) -> float:
-    """The smallest change of the selection figure worth paying for: one val lesion for
-    `seg_sensitivity` (a count), 0 for Dice (any gain counts, as before)."""
-    if figure != "seg_sensitivity":
-        return 0.0
-    lesions = sum(len(s.boxes) for s in val_set if s.boxes is not None)
-    return 1.0 / lesions if lesions else 0.0
-
-
-def _rank(row: dict) -> tuple:
-    return row["val"], row["val_dice"], -row["flip_tta"], -row["min_class_pixels"]
-
-
 def choose_inference(model, val_set, class_names, channels, device) -> tuple[dict, list[dict]]:
     """The inference setting (flip TTA, small-class removal) with the best val figure
-    (`selection_figure`); the simplest wins ties. Flip TTA doubles the network's cost in every
-    cell of every sweep, so where sensitivity selects it must find at least two more val lesions
-    than the best setting without it (`figure_resolution`; on colin27-lesions val it found one of
-    310 more, 0.2516 against 0.2484, and on test fewer). Test is scored once, on the choice (scoring it for every setting cost 9
-    minutes of one core on colin27-lesions and chose nothing)."""
+    (`selection_figure`); the simplest wins ties. Test is scored once, on the choice (scoring it
+    for every setting cost 9 minutes of one core on colin27-lesions and chose nothing)."""
     table = []
     for setting in INFERENCE_GRID:
         val = score(model, val_set, class_names, channels, device, inference=setting).summary
         figure = selection_figure(val)
         table.append(dict(setting, figure=figure, val=round(float(val[figure]), 5), val_dice=round(float(val["dice"]), 5)))
-    return pick_inference(table, figure_resolution(table[0]["figure"], val_set)), table
-
-
-def pick_inference(table: list[dict], resolution: float) -> dict:
-    """`choose_inference`'s rule on its val table: flip TTA must gain more than `resolution`
-    (judged at 1.5 × it, so that the table's 5-decimal rounding cannot turn one lesion into two)."""
-    plain = max((r for r in table if not r["flip_tta"]), key=_rank)
-    flipped = max((r for r in table if r["flip_tta"]), key=_rank)
-    if resolution > 0:
-        best = flipped if flipped["val"] - plain["val"] > 1.5 * resolution else plain
-    else:
-        best = max(plain, flipped, key=_rank)
-    return {k: best[k] for k in ("flip_tta", "min_class_pixels")}
+    best = max(table, key=lambda r: (r["val"], r["val_dice"], -r["flip_tta"], -r["min_class_pixels"]))
+    return {k: best[k] for k in ("flip_tta", "min_class_pixels")}, table
 
 
 def split_metrics(scores) -> dict[str, float]:
