@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from bench.analysis.figures import save, style
+from bench.analysis.figures import log_bpp_axis, save, style
 from bench.checkpoints import read_manifest
 from bench.errors import BenchError
 
@@ -74,8 +74,8 @@ def plot_campaign(path: Path, out_dir: Path) -> list[Path]:
             if len(g):
                 gn.plot(g.val_bpp, g.gain_db, marker="o", markersize=3, color=colour, label=f"{k} against {k - 1}")
         for ax in (rd, gn):
-            ax.set_xscale("log")
-            ax.set_xlabel("val rate (bpp, from bytes)")
+            log_bpp_axis(ax)  # plain-number ticks: matplotlib's own minor labels overprint on a narrow decade
+            ax.set_xlabel("val rate (bpp, from bytes, log scale)")
         rd.set_ylabel("val PSNR of the decoded slices (dB)")
         rd.set_title("val R–D of each committed version")
         rd.legend(fontsize=7, loc="lower right")

@@ -232,7 +232,9 @@ def plot_bdrate(frame: pd.DataFrame, colors: dict, title: str) -> Figure:
     for i, r in shown.iterrows():
         ax.barh(i, r.bd_rate, height=0.6, color=colors.get(r.codec, styles[r.codec].color))
         if _finite(r.ci_low) and _finite(r.ci_high):
-            ax.errorbar(r.bd_rate, i, xerr=[[r.bd_rate - r.ci_low], [r.ci_high - r.bd_rate]], fmt="none",
+            # drawn about the interval's own centre: a bootstrap interval of few draws need not hold the
+            # estimate, and matplotlib 3.11 refuses the negative error that would then be
+            ax.errorbar((r.ci_low + r.ci_high) / 2, i, xerr=(r.ci_high - r.ci_low) / 2, fmt="none",
                         ecolor="0.15", elinewidth=1, capsize=3)
         end = max(r.bd_rate, r.ci_high if _finite(r.ci_high) else r.bd_rate) if r.bd_rate >= 0 else \
             min(r.bd_rate, r.ci_low if _finite(r.ci_low) else r.bd_rate)
