@@ -31,7 +31,7 @@ import numpy as np
 
 from bench.errors import BenchError
 from bench.train.codec import CompressionRecipe
-from bench.train.trainer import LOOP_DEFAULTS, Trainer
+from bench.train.trainer import LOOP_DEFAULTS, Trainer, lineage_steps
 
 STAGE2_DEFAULTS: dict[str, Any] = {
     **LOOP_DEFAULTS,
@@ -89,14 +89,14 @@ def explicit_stage1(dataset, opts: dict[str, Any]) -> Path | None:
     shape and never for its dataset, as `weights=` is in `bench run`. Why: colin27-lesions is the
     colin27-aal slices with lesions inserted, so the colin27-aal anchor is a fair stage 1 for it and
     the campaign's compute goes to stage 2; the manifest records what stage 1 was trained on."""
-    from bench.checkpoints import load_checkpoint
+    from bench.checkpoints import read_manifest
 
     if not opts.get("stage1_checkpoint"):
         return None
     path = Path(str(opts["stage1_checkpoint"]))
     if not path.is_file():
         raise BenchError(f"train-codec mvmicnet: --set stage1_checkpoint={path}: no such file")
-    manifest = load_checkpoint(path)[1]
+    manifest = read_manifest(path)
     if manifest.get("kind") != "codec" or manifest.get("arch") != "mbt2018-mean":
         raise BenchError(f"train-codec mvmicnet: --set stage1_checkpoint={path}: not an mbt2018-mean codec checkpoint "
                          f"(arch {manifest.get('arch')!r}); MVMICNet's backbone is mbt2018-mean")
@@ -218,11 +218,11 @@ class Stage2Recipe(CompressionRecipe):
 
     def begin_point(self, i: int, model, done: list[dict]) -> None:
         """Start from stage 1's weights (or --init's point of the same λ); calibrate the fixed val weights."""
-        from bench.train.codec import load_weights, nearest_point
+        from bench.train.codec import load_weights
 
         lam = float(self.rate_points[i]["lambda"])
         if self.init is not None:
-            load_weights(model, self.init.point(nearest_point(self.init.manifest, lam)))
+            load_weights(model, self.init.point(self._init_point(i)))
         else:
             prefix = f"p{self.chosen[i]}."
             load_weights(model, {k[len(prefix):]: v for k, v in self.state1.items() if k.startswith(prefix)})
@@ -263,20 +263,16 @@ class Stage2Recipe(CompressionRecipe):
 
         measured = real_rate(model, self.val_set, i)
         return {**{n: v for n, v in self.rate_points[i].items() if not n.startswith("val_")}, "stage2_steps": steps,
-                "stage2_total_steps": self._stage2_steps_before(i) + steps,
+                "stage2_total_steps": lineage_steps(self.init, self._init_point(i), steps, key="stage2_total_steps", first="stage2_steps"),
                 "stage1_point": self.chosen[i], "alphas_val": self.alphas0,
                 **{n: v for n, v in best.items() if n.startswith("val_")}, **measured}
 
-
-    def _stage2_steps_before(self, i: int) -> int:
-        """Stage-2 steps already behind the weights point i starts from (its --init point's; 0 from stage 1):
-        the campaign's per-point budget (>= 10,000 stage-2 steps) is counted across sessions."""
+    def _init_point(self, i: int) -> int | None:
+        """The --init point point i starts from (None from stage 1): its stage-2 steps count toward the
+        campaign's per-point budget (>= 10,000 stage-2 steps) across sessions."""
         from bench.train.codec import nearest_point
 
-        if self.init is None:
-            return 0
-        q = self.init.manifest["rate_points"][nearest_point(self.init.manifest, float(self.rate_points[i]["lambda"]))]
-        return int(q.get("stage2_total_steps", q.get("stage2_steps", 0)) or 0)
+        return None if self.init is None else nearest_point(self.init.manifest, float(self.rate_points[i]["lambda"]))
 
 
 def _device(model):
@@ -295,7 +291,8 @@ def _stage2_setup(dataset, task_names: list[str], opts: dict[str, Any], stage1_p
     """(recipe, stage-1 path) for stage 2 of `task_names` on `dataset`, from the stage-1 checkpoint."""
     from bench.checkpoints import load_checkpoint
 
-    state1, manifest1 = load_checkpoint(stage1_path, None if explicit_stage1(dataset, opts) else dataset.fingerprint)
+    explicit = explicit_stage1(dataset, opts) is not None
+    state1, manifest1 = load_checkpoint(stage1_path, None if explicit else dataset.fingerprint)
     tasks, task_records = _task_networks(dataset, task_names, device)
     train_set, val_set = dataset.split("train"), dataset.split("val")
     shape = train_set[0].image.shape[:2]
@@ -303,7 +300,7 @@ def _stage2_setup(dataset, task_names: list[str], opts: dict[str, Any], stage1_p
         raise BenchError(f"train-codec mvmicnet: stage 2 trains on whole slices and needs one image size; '{dataset.name}' mixes sizes")
     chosen = chosen_points(opts, len(manifest1["rate_points"]))
     label = manifest1.get("stage1_from") or stage1_path.name
-    if opts.get("stage1_checkpoint"):
+    if explicit:
         from bench.checkpoints import file_sha256
 
         label = {"checkpoint": stage1_path.name, "sha256": file_sha256(stage1_path), "trained_on": manifest1.get("dataset"),

@@ -377,9 +377,10 @@ class Trainer:
         return bars()
 
 
-def lineage_steps(init: InitCheckpoint | None, j: int | None, steps: int) -> int:
-    """Total steps behind a point's weights: what its init point had been trained, plus this run's."""
+def lineage_steps(init: InitCheckpoint | None, j: int | None, steps: int, key: str = "total_steps", first: str = "steps") -> int:
+    """Total steps behind a point's weights: what its init point had been trained (`key`, or `first`
+    where that point was the first of its line), plus this run's."""
     if init is None or j is None:
         return steps
     p = init.manifest["rate_points"][j]
-    return int(p.get("total_steps", p.get("steps", 0)) or 0) + steps
+    return int(p.get(key, p.get(first, 0)) or 0) + steps
