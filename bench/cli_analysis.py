@@ -87,6 +87,24 @@ def register(app: typer.Typer, out: Console) -> None:
             table.add_row(r["codec"], _fmt(r["bd_rate"]), ci, _fmt(100 * r["overlap"], 0) + "%" if math.isfinite(r["overlap"]) else "–", status)
         out.print(table)
 
+    @app.command("combine")
+    def combine_cmd(
+        results: list[Path] = typer.Argument(..., help="Two or more results folders of the same images, task networks and scoring code."),
+        out_dir: Path = typer.Option(..., "--out", "-o", help="Folder for the combined results (written whole or not at all)."),
+    ) -> None:
+        """Join results folders into one, e.g. your codec's run with a committed reference sweep, so the
+        analysis commands compare them without recomputing. Refused unless dataset, images, task networks,
+        scoring code and the uncompressed figures agree."""
+        from bench.analysis.combine import combine_folders
+        from bench.outfolder import check_writable
+        from bench.results import write_run
+
+        check_writable(out_dir)
+        frames = combine_folders(results)
+        write_run(out_dir, *frames)
+        n_codecs = len({c for c in frames[1].codec if c != "reference"})
+        out.print(f"{out_dir}: {n_codecs} codecs from {len(results)} folders")
+
     @app.command("figures")
     def figures_cmd(
         results: Path = typer.Argument(..., help=RESULTS_HELP),

@@ -83,7 +83,9 @@ def build_manifest(plan, output, started: datetime) -> dict:
                     "source": plan.dataset.source, "split": plan.config.split, "n_images": len(plan.samples)},
         "codecs": {name: {**codec.fingerprint(), "qualities": plan.qualities[name], "scale": codec.scale.as_dict()}
                    for name, codec in plan.codecs.items()},
-        "tasks": {name: {"model_id": task.model_id(), **_weights_source(task)} for name, task in plan.tasks.items()},
+        # network and scoring code behind every score: `bench combine` joins only folders that agree on both
+        "tasks": {name: {"model_id": task.model_id(), "scoring_version": task.scoring_version(), **_weights_source(task)}
+                  for name, task in plan.tasks.items()},
         "task_columns": output.task_columns,
         "rate_match": plan.rate_match or None,
         "metric_directions": metric_directions(plan, output),

@@ -98,6 +98,9 @@ def _write_report(folder: ResultsFolder, out_dir: Path, anchor: str, tasks: list
              f"tasks {', '.join(f'`{t}`' for t in (m.get('tasks') or {})) or 'none'}; run {m.get('started', '?')} on "
              f"{(m.get('machine') or {}).get('processor', '?')} ({m.get('device', '?')}), git `{m.get('git_revision')}`; "
              f"command `{' '.join(m.get('command') or [])}`.")
+    for source in m.get("combined_from") or []:  # `bench combine`: say which run made which codecs
+        about += (f"\n\n- {', '.join(f'`{c}`' for c in source.get('codecs') or [])}: from `{source.get('path')}`, git "
+                  f"`{source.get('git_revision')}`, command `{' '.join(source.get('command') or [])}`.")
     sections.append(("What ran", about + "\n"))
     sections.append(("bpp and accuracy per rate point (95% bootstrap intervals over images)",
                      render(table_frame(folder, tasks + ["psnr", "ms_ssim"], n_draws=n_draws), tasks + ["psnr", "ms_ssim"], "md")))
