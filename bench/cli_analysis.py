@@ -96,13 +96,14 @@ def register(app: typer.Typer, out: Console) -> None:
         analysis commands compare them without recomputing. Refused unless dataset, images, task networks,
         scoring code and the uncompressed figures agree."""
         from bench.analysis.combine import combine_folders
+        from bench.analysis.reader import REFERENCE
         from bench.outfolder import check_writable
         from bench.results import write_run
 
         check_writable(out_dir)
         frames = combine_folders(results)
         write_run(out_dir, *frames)
-        n_codecs = len({c for c in frames[1].codec if c != "reference"})
+        n_codecs = len(set(frames[1].codec) - {REFERENCE})
         out.print(f"{out_dir}: {n_codecs} codecs from {len(results)} folders")
 
     @app.command("figures")
